@@ -1,0 +1,2 @@
+export { locateNatsServer, startNats } from "./LocalNats.ts"
+export type { NatsLauncher, RunningNats, StartOptions } from "./LocalNats.ts"

@@ -1,0 +1,31 @@
+// WebSocket close codes of the contract and what a client does on each.
+export const CloseCode = {
+  Normal: 1000,
+  TooLarge: 1009,
+  Restarting: 1012,
+  ProtocolViolation: 4400,
+  Unauthenticated: 4401,
+  Forbidden: 4403,
+  TakenOver: 4409,
+  RateLimited: 4429,
+} as const
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
+
+export type ReconnectPolicy = "no" | "backoff" | "immediately" | "fresh-token"
+
+/** The contract's "SDK reconnects?" column. Unknown codes (e.g. 1006, abnormal) reconnect with backoff. */
+export const reconnectPolicy = (code: number): ReconnectPolicy => {
+  switch (code) {
+    case CloseCode.Normal:
+    case CloseCode.ProtocolViolation:
+    case CloseCode.Forbidden:
+    case CloseCode.TakenOver:
+      return "no"
+    case CloseCode.Restarting:
+      return "immediately"
+    case CloseCode.Unauthenticated:
+      return "fresh-token"
+    default:
+      return "backoff"
+  }
+}

@@ -1,0 +1,6 @@
+export * from "./CloseCode.ts"
+export * from "./ErrorCode.ts"
+export * from "./Frame.ts"
+export * from "./Message.ts"
+export * from "./Priority.ts"
+export * from "./Recipient.ts"

@@ -1,0 +1,137 @@
+// `npm start`: a local Holdover — a single-node JetStream server plus one gateway on localhost.
+//
+// Finds (or installs, on Debian/Ubuntu as root) nats-server, keeps its data in .data/nats so
+// queued messages survive a restart, keeps a development JWT secret in .data/dev-secret, starts
+// the gateway against them, and prints the URL, a demo token and a first message to send.
+// Ctrl-C (or SIGTERM) stops the gateway (it drains) and then the NATS server.
+import { spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { dirname, join } from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
+import { fileURLToPath } from "node:url"
+import { locateNatsServer, startNats } from "@holdover/local-nats"
+import { SignJWT } from "jose"
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..")
+const dataDir = join(root, ".data")
+const log = (line: string) => console.log(`[holdover] ${line}`)
+
+const portIsFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = createServer()
+    server.once("error", () => resolve(false))
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
+  })
+
+const freePort = async (preferred: number): Promise<number> => {
+  if (await portIsFree(preferred)) return preferred
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address ? address.port : preferred
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+const devSecret = (): string => {
+  const file = join(dataDir, "dev-secret")
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64url"), { mode: 0o600 })
+  return readFileSync(file, "utf8").trim()
+}
+
+mkdirSync(dataDir, { recursive: true })
+const launcher = locateNatsServer({ install: true, log })
+log(
+  launcher.kind === "binary"
+    ? `nats-server ${launcher.version} (${launcher.path})`
+    : `nats-server in Docker (${launcher.image})`,
+)
+const nats = await startNats(launcher, { dataDir: join(dataDir, "nats"), port: await freePort(4222) })
+log(`JetStream ready at ${nats.url} (data in ${nats.dataDir})`)
+
+const secret = devSecret()
+const port = await freePort(Number(process.env["HOLDOVER_PORT"] ?? 8080))
+const gateway = spawn(
+  process.execPath,
+  ["--conditions=@holdover/source", join(root, "apps/gateway/src/main.ts")],
+  {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: {
+      ...process.env,
+      HOLDOVER_NATS_URL: nats.url,
+      HOLDOVER_PORT: String(port),
+      HOLDOVER_JWT_SECRET: secret,
+      HOLDOVER_ALLOWED_ORIGINS:
+        process.env["HOLDOVER_ALLOWED_ORIGINS"] ?? `http://localhost:${port},http://127.0.0.1:${port}`,
+    },
+  },
+)
+
+let stopping = false
+const stop = async (code: number) => {
+  if (stopping) return
+  stopping = true
+  log("stopping…")
+  if (gateway.exitCode === null && gateway.signalCode === null) {
+    gateway.kill("SIGTERM")
+    await new Promise((resolve) => gateway.once("exit", resolve))
+  }
+  await nats.stop()
+  log("stopped")
+  process.exit(code)
+}
+process.on("SIGINT", () => void stop(0))
+process.on("SIGTERM", () => void stop(0))
+gateway.once("exit", (code) => {
+  if (!stopping) {
+    log(`the gateway exited (code ${code}); stopping`)
+    void stop(code ?? 1)
+  }
+})
+
+const base = `http://127.0.0.1:${port}`
+const deadline = Date.now() + 60_000
+for (;;) {
+  const ready = await fetch(`${base}/readyz`).then(
+    (response) => response.ok,
+    () => false,
+  )
+  if (ready) break
+  if (stopping) await new Promise(() => {})
+  if (Date.now() > deadline) {
+    log("the gateway did not become ready within 60 s")
+    await stop(1)
+  }
+  await sleep(200)
+}
+
+const token = await new SignJWT({ scope: "receive publish admin" })
+  .setProtectedHeader({ alg: "HS256" })
+  .setSubject("demo")
+  .setIssuedAt()
+  .setExpirationTime("24h")
+  .sign(new TextEncoder().encode(secret))
+
+console.log(`
+Holdover is running.
+  Gateway:    ${base}   (WebSocket: ws://127.0.0.1:${port}/v1/ws)
+  Demo page:  ${base}/demo
+  NATS:       ${nats.url}
+
+Demo token (recipient "demo", scopes receive publish admin, valid 24 h):
+  ${token}
+
+Send a first message to "demo" (it waits in JetStream until "demo" connects):
+  curl -s -X POST ${base}/v1/messages \\
+    -H "Authorization: Bearer ${token}" -H "Content-Type: application/json" \\
+    -d '{"to":"demo","priority":"high","payload":{"text":"hello"}}'
+
+See its queue:
+  curl -s ${base}/v1/recipients/demo/queue -H "Authorization: Bearer ${token}"
+
+Press Ctrl-C to stop.
+`)
