@@ -1,0 +1,57 @@
+// How a message is stored in JetStream: the body is the payload's JSON text; the envelope is in
+// headers (Nats-Msg-Id carries the id and gives dedup). Read back into a Delivery.
+import type { Priority } from "@holdover/protocol"
+import type { JsMsg } from "@nats-io/jetstream"
+import { headers, type MsgHdrs } from "@nats-io/transport-node"
+
+export const Header = {
+  Id: "Nats-Msg-Id",
+  EnqueuedAt: "Holdover-Enqueued-At",
+  ExpiresAt: "Holdover-Expires-At",
+  Producer: "Holdover-Producer",
+} as const
+
+export interface Delivery {
+  readonly id: string
+  readonly priority: Priority
+  readonly payload: unknown
+  readonly enqueuedAt: string
+  readonly expiresAt: string
+  readonly producer: string | undefined
+  readonly redelivered: boolean
+  readonly seq: number
+}
+
+export const envelopeHeaders = (envelope: {
+  readonly enqueuedAt: number
+  readonly expiresAt: number
+  readonly producer: string | undefined
+}): MsgHdrs => {
+  const h = headers()
+  h.set(Header.EnqueuedAt, new Date(envelope.enqueuedAt).toISOString())
+  h.set(Header.ExpiresAt, new Date(envelope.expiresAt).toISOString())
+  if (envelope.producer !== undefined) h.set(Header.Producer, encodeURIComponent(envelope.producer))
+  return h
+}
+
+const parsePayload = (msg: { string(): string }): unknown => {
+  try {
+    return JSON.parse(msg.string())
+  } catch {
+    return msg.string() // stored by something other than Holdover: hand it over as text
+  }
+}
+
+export const decodeStored = (priority: Priority, msg: JsMsg): Omit<Delivery, "redelivered"> => {
+  const h = msg.headers
+  const producer = h?.get(Header.Producer)
+  return {
+    id: h?.get(Header.Id) || `seq_${msg.seq}`,
+    priority,
+    payload: parsePayload(msg),
+    enqueuedAt: h?.get(Header.EnqueuedAt) || msg.time.toISOString(),
+    expiresAt: h?.get(Header.ExpiresAt) || new Date(8.64e15).toISOString(),
+    producer: producer ? decodeURIComponent(producer) : undefined,
+    seq: msg.seq,
+  }
+}

@@ -1,0 +1,109 @@
+// The NATS connection of a process, with its JetStream client and manager.
+//
+// Lifecycle: connected when the layer is built (failing with Unavailable if no server answers
+// within the timeout), drained when the layer's scope closes. nats.js reconnects on its own,
+// forever, with jitter; nothing here stacks a retry on top of that. `connected` reflects the
+// live state from `nc.status()` (readiness, 503s), `statusChanges` lets sessions resume.
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
+import { connect, type NatsConnection as Nc } from "@nats-io/transport-node"
+import { Config, Context, Effect, Layer, Option, PubSub, Stream } from "effect"
+import { queueError, type QueueError } from "./QueueError.ts"
+
+export interface NatsOptions {
+  readonly servers: ReadonlyArray<string>
+  readonly name?: string
+  /** Tests against a single container of a cluster need this; default false. */
+  readonly ignoreClusterUpdates?: boolean
+  readonly connectTimeoutMs?: number
+}
+
+export interface NatsConnectionShape {
+  readonly nc: Nc
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  /** True while the client is connected to a server. */
+  readonly isConnected: () => boolean
+  /** Emits `true`/`false` whenever the connection comes back or goes away. */
+  readonly statusChanges: Stream.Stream<boolean>
+  readonly serverVersion: () => string
+}
+
+export class NatsConnection extends Context.Service<NatsConnection, NatsConnectionShape>()(
+  "holdover/NatsConnection",
+) {
+  static readonly layer = (options: NatsOptions): Layer.Layer<NatsConnection, QueueError> =>
+    Layer.effect(NatsConnection, make(options))
+
+  /** Reads HOLDOVER_NATS_URL (comma-separated; default nats://127.0.0.1:4222). */
+  static readonly layerConfig: Layer.Layer<NatsConnection, QueueError | Config.ConfigError> = Layer.effect(
+    NatsConnection,
+    Effect.gen(function* () {
+      const url = yield* Config.option(Config.String("HOLDOVER_NATS_URL"))
+      const servers = Option.getOrElse(url, () => "nats://127.0.0.1:4222")
+        .split(",")
+        .map((server) => server.trim())
+        .filter((server) => server.length > 0)
+      return yield* make({ servers, name: "holdover-gateway" })
+    }),
+  )
+}
+
+const make = (options: NatsOptions) =>
+  Effect.gen(function* () {
+    const nc = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          connect({
+            servers: [...options.servers],
+            name: options.name ?? "holdover",
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 500,
+            reconnectJitter: 250,
+            timeout: options.connectTimeoutMs ?? 5_000,
+            ignoreClusterUpdates: options.ignoreClusterUpdates ?? false,
+          }),
+        catch: (cause) =>
+          queueError(
+            { _tag: "Unavailable" },
+            `cannot connect to NATS at ${options.servers.join(",")}: ${String(cause)}`,
+          ),
+      }),
+      (nc) =>
+        Effect.promise(() =>
+          nc.isClosed() ? Promise.resolve() : nc.drain().catch(() => nc.close().catch(() => undefined)),
+        ),
+    )
+    const jsm = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc, { timeout: 5_000 }),
+      catch: (cause) => queueError({ _tag: "Unavailable" }, `JetStream is not available: ${String(cause)}`),
+    })
+    const js = jetstream(nc, { timeout: 5_000 })
+
+    let connected = true
+    const changes = yield* PubSub.unbounded<boolean>()
+    yield* Effect.forkScoped(
+      Effect.promise(async () => {
+        for await (const status of nc.status()) {
+          const next =
+            status.type === "disconnect" || status.type === "staleConnection"
+              ? false
+              : status.type === "reconnect"
+                ? true
+                : connected
+          if (next !== connected) {
+            connected = next
+            PubSub.publishUnsafe(changes, next)
+          }
+        }
+      }),
+    )
+
+    return NatsConnection.of({
+      nc,
+      js,
+      jsm,
+      isConnected: () => connected && !nc.isClosed(),
+      statusChanges: Stream.fromPubSub(changes),
+      serverVersion: () => nc.info?.version ?? "0.0.0",
+    })
+  })

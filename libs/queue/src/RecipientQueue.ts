@@ -1,0 +1,271 @@
+// The queue API everything else uses: enqueue for a recipient, open a delivery session,
+// inspect and purge a recipient's queue. Built on NatsConnection + QueueConfig; its layer
+// reconciles the stream topology before it is handed out.
+//
+// Failure semantics: every failure is a QueueError with a tagged reason. A publish that meets
+// a disconnected client fails at once as Unavailable; one that times out is retried (same
+// Nats-Msg-Id, so a retry never queues twice) on `publishRetry`, then fails as Unavailable.
+import { randomUUID } from "node:crypto"
+import {
+  maxMessageIdLength,
+  priorities,
+  recipientByteLength,
+  maxRecipientBytes,
+  zeroCounts,
+  type Priority,
+  type PriorityCounts,
+} from "@holdover/protocol"
+import { Context, Effect, Layer, Schedule, Stream, type Scope } from "effect"
+import { envelopeHeaders, Header, type Delivery } from "./Envelope.ts"
+import { NatsConnection } from "./NatsConnection.ts"
+import { QueueConfig } from "./QueueConfig.ts"
+import { queueError, type QueueError } from "./QueueError.ts"
+import { Session, type SessionEnd, type SessionStats } from "./Session.ts"
+import { ApiCode, apiCode, reconcile, streamName, subjectFor, unavailable } from "./Topology.ts"
+
+export interface EnqueueOptions {
+  readonly priority?: Priority | undefined
+  readonly ttlMs?: number | undefined
+  readonly id?: string | undefined
+  /** The producer's identity (token `sub`), stored with the message. */
+  readonly producer?: string | undefined
+}
+
+export type EnqueueResult =
+  | {
+      readonly _tag: "Queued"
+      readonly id: string
+      readonly priority: Priority
+      readonly expiresAt: string
+      readonly seq: number
+      readonly duplicate: boolean
+    }
+  | { readonly _tag: "Dropped"; readonly id: string; readonly priority: Priority }
+
+export interface RecipientSession {
+  readonly id: string
+  readonly recipient: string
+  /** Messages stored per priority when the session opened. */
+  readonly pending: PriorityCounts
+  readonly maxInFlight: number
+  /** Deliveries in strict priority order; ends when the session ends. */
+  readonly deliveries: Stream.Stream<Delivery>
+  /** The next delivery (waits for one); undefined once the session has ended. */
+  readonly next: Effect.Effect<Delivery | undefined>
+  /** Acks by id; returns how many were in flight. Unknown ids are ignored. */
+  readonly ack: (ids: ReadonlyArray<string>) => Effect.Effect<number>
+  readonly unacked: () => number
+  /** Completes when the session ends: closed, or taken over by a newer session. */
+  readonly ended: Effect.Effect<SessionEnd>
+  readonly end: Effect.Effect<void>
+  readonly stats: () => SessionStats
+}
+
+export interface OpenOptions {
+  readonly maxInFlight?: number | undefined
+}
+
+/** Retries of a publish that timed out: exponential from 50 ms, jittered, at most 3 more tries. */
+export const publishRetry = Schedule.exponential("50 millis").pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 3 }),
+)
+
+const invalid = (path: string, message: string) => queueError({ _tag: "InvalidMessage", path }, message)
+
+const checkRecipient = (recipient: string, path: string) =>
+  recipient.length === 0 || recipientByteLength(recipient) > maxRecipientBytes
+    ? Effect.fail(invalid(path, `a recipient id is 1 to ${maxRecipientBytes} bytes of UTF-8`))
+    : Effect.void
+
+export class RecipientQueue extends Context.Service<
+  RecipientQueue,
+  {
+    readonly enqueue: (
+      to: string,
+      payload: unknown,
+      options?: EnqueueOptions,
+    ) => Effect.Effect<EnqueueResult, QueueError>
+    readonly depth: (recipient: string) => Effect.Effect<PriorityCounts, QueueError>
+    readonly purge: (recipient: string) => Effect.Effect<number, QueueError>
+    readonly openSession: (
+      recipient: string,
+      options?: OpenOptions,
+    ) => Effect.Effect<RecipientSession, QueueError, Scope.Scope>
+    readonly isAvailable: () => boolean
+  }
+>()("holdover/RecipientQueue") {
+  static readonly layer = Layer.effect(RecipientQueue, make())
+}
+
+function make() {
+  return Effect.gen(function* () {
+    const conn = yield* NatsConnection
+    const settings = yield* QueueConfig
+    yield* reconcile()
+    const { js, jsm } = conn
+
+    const ensureConnected = Effect.suspend(() =>
+      conn.isConnected()
+        ? Effect.void
+        : Effect.fail(queueError({ _tag: "Unavailable" }, "not connected to NATS")),
+    )
+
+    const enqueue = Effect.fn("RecipientQueue.enqueue")(function* (
+      to: string,
+      payload: unknown,
+      options: EnqueueOptions = {},
+    ) {
+      const priority = options.priority ?? "normal"
+      if (!priorities.includes(priority))
+        return yield* invalid("priority", `priority must be one of ${priorities.join(", ")}`)
+      yield* checkRecipient(to, "to")
+      const policy = settings.policies[priority]
+      const ttlMs = options.ttlMs ?? policy.maxAgeMs
+      if (!Number.isInteger(ttlMs) || ttlMs <= 0)
+        return yield* invalid("ttlMs", "ttlMs must be a positive integer of milliseconds")
+      if (ttlMs > policy.maxAgeMs)
+        return yield* invalid(
+          "ttlMs",
+          `ttlMs ${ttlMs} exceeds the ${priority} priority's max age of ${policy.maxAgeMs} ms`,
+        )
+      const id = options.id ?? `m_${randomUUID()}`
+      if (id.length === 0 || id.length > maxMessageIdLength || /[\r\n]/.test(id))
+        return yield* invalid("id", `an id is 1 to ${maxMessageIdLength} characters without line breaks`)
+      let body: string | undefined
+      try {
+        body = JSON.stringify(payload)
+      } catch (error) {
+        return yield* invalid("payload", `payload is not serialisable as JSON: ${String(error)}`)
+      }
+      if (body === undefined) return yield* invalid("payload", "payload is required and must be a JSON value")
+      const bytes = Buffer.byteLength(body)
+      if (bytes > settings.maxMessageBytes)
+        return yield* queueError(
+          { _tag: "MessageTooLarge", bytes, limit: settings.maxMessageBytes },
+          `payload is ${bytes} bytes; the limit is ${settings.maxMessageBytes}`,
+        )
+
+      const now = Date.now()
+      const expiresAtMs = now + ttlMs
+      const stream = streamName(settings, priority)
+      const publish = Effect.tryPromise({
+        try: () =>
+          js.publish(subjectFor(settings, priority, to), body, {
+            msgID: id,
+            headers: envelopeHeaders({ enqueuedAt: now, expiresAt: expiresAtMs, producer: options.producer }),
+            expect: { streamName: stream },
+            timeout: settings.requestTimeoutMs,
+          }),
+        catch: (cause) => cause,
+      })
+      const ack = yield* ensureConnected.pipe(
+        Effect.andThen(publish),
+        Effect.retry({
+          schedule: publishRetry,
+          while: (cause) => apiCode(cause) === undefined && conn.isConnected(),
+        }),
+        Effect.catch((cause) => Effect.succeed({ failed: cause } as const)),
+      )
+      if ("failed" in ack) {
+        const cause = ack.failed
+        if (apiCode(cause) === ApiCode.MaxMessagesPerSubject) {
+          if (policy.overflow === "drop_newest") return { _tag: "Dropped", id, priority } as EnqueueResult
+          return yield* queueError(
+            { _tag: "QueueFull", capacity: policy.capacity },
+            `the ${priority} queue of this recipient is full (${policy.capacity} messages)`,
+          )
+        }
+        if (cause instanceof Error && "reason" in cause) return yield* Effect.fail(cause as QueueError)
+        return yield* unavailable("JetStream did not store the message")(cause)
+      }
+      let expiresAt = new Date(expiresAtMs).toISOString()
+      if (ack.duplicate) {
+        // Same id inside the dedup window: report the first message's expiry if it is still stored.
+        const first = yield* Effect.promise(() =>
+          jsm.streams.getMessage(stream, { seq: ack.seq }).catch(() => null),
+        )
+        expiresAt = first?.header.get(Header.ExpiresAt) || expiresAt
+      }
+      return {
+        _tag: "Queued",
+        id,
+        priority,
+        expiresAt,
+        seq: ack.seq,
+        duplicate: ack.duplicate,
+      } as EnqueueResult
+    })
+
+    const depth = Effect.fn("RecipientQueue.depth")(function* (recipient: string) {
+      yield* checkRecipient(recipient, "recipient")
+      yield* ensureConnected
+      const counts = zeroCounts()
+      yield* Effect.forEach(
+        priorities,
+        (priority) =>
+          Effect.tryPromise({
+            try: async () => {
+              const subject = subjectFor(settings, priority, recipient)
+              const info = await jsm.streams.info(streamName(settings, priority), {
+                subjects_filter: subject,
+              })
+              counts[priority] = info.state.subjects?.[subject] ?? 0
+            },
+            catch: unavailable("cannot read queue depth"),
+          }),
+        { concurrency: "unbounded", discard: true },
+      )
+      return counts as PriorityCounts
+    })
+
+    const purge = Effect.fn("RecipientQueue.purge")(function* (recipient: string) {
+      yield* checkRecipient(recipient, "recipient")
+      yield* ensureConnected
+      const purged = yield* Effect.forEach(
+        priorities,
+        (priority) =>
+          Effect.tryPromise({
+            try: () =>
+              jsm.streams
+                .purge(streamName(settings, priority), { filter: subjectFor(settings, priority, recipient) })
+                .then((response) => response.purged),
+            catch: unavailable("cannot purge the queue"),
+          }),
+        { concurrency: "unbounded" },
+      )
+      return purged.reduce((sum, n) => sum + n, 0)
+    })
+
+    const openSession = Effect.fn("RecipientQueue.openSession")(function* (
+      recipient: string,
+      options: OpenOptions = {},
+    ) {
+      yield* checkRecipient(recipient, "recipient")
+      yield* ensureConnected
+      const maxInFlight = Math.max(1, options.maxInFlight ?? settings.maxInFlight)
+      const session = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => Session.open(conn, settings, `s_${randomUUID()}`, recipient, maxInFlight),
+          catch: unavailable("cannot open a delivery session"),
+        }),
+        (session) => Effect.promise(() => session.end("closed")),
+      )
+      return {
+        id: session.id,
+        recipient,
+        pending: { ...session.pendingAtOpen },
+        maxInFlight,
+        deliveries: Stream.fromAsyncIterable(session, (cause) => cause).pipe(Stream.orDie),
+        next: Effect.promise(() => session.next()),
+        ack: (ids) => Effect.sync(() => session.ack(ids)),
+        unacked: () => session.unacked,
+        ended: Effect.promise(() => session.ended),
+        end: Effect.promise(() => session.end("closed")),
+        stats: () => ({ ...session.stats }),
+      } satisfies RecipientSession
+    })
+
+    return RecipientQueue.of({ enqueue, depth, purge, openSession, isAvailable: conn.isConnected })
+  })
+}

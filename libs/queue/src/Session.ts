@@ -1,0 +1,411 @@
+// One delivery session of one recipient: strict priority order over the whole backlog, FIFO
+// within a priority, at most `maxInFlight` unacked deliveries, until it is closed or taken over.
+//
+// Lifecycle and cost model (DESIGN.md "Scale facts"):
+// - A lane per priority. A lane holds a durable pull consumer (one per recipient and priority;
+//   WorkQueue streams allow only one) only while it has something to drain: at open for the
+//   priorities whose subject count is non-zero, later when the doorbell — a core-NATS
+//   subscription to `<prefix>.*.<recipient>` — rings. A lane drained for `consumerIdleMs` with
+//   nothing unacked deletes its consumer. An idle connected recipient holds no consumer.
+// - Opening first asks any older session of the recipient, anywhere in the cluster, to let go
+//   (core-NATS request; no responders = nobody to wait for). It then resets each existing
+//   consumer (delete + create): everything unacked is delivered again at once, in order, with
+//   no ack_wait stall. Messages the old consumer had delivered are flagged `redelivered`.
+// - Closing keeps the consumer of a lane that has unacked deliveries (so the next session can
+//   flag them redelivered), deletes the others; either way the next session gets them at once.
+// - An expired message (Holdover-Expires-At in the past) is acked away and counted, never yielded.
+// - JetStream trouble: fetches fail, the lane waits (capped backoff) and tries again; a lost
+//   consumer is recreated. The session itself only ends by close() or takeover.
+import type { Priority } from "@holdover/protocol"
+import { priorities } from "@holdover/protocol"
+import { AckPolicy, DeliverPolicy, type Consumer, type JsMsg } from "@nats-io/jetstream"
+import { nanos, type Msg, type Subscription } from "@nats-io/transport-node"
+import type { NatsConnectionShape } from "./NatsConnection.ts"
+import type { QueueSettings } from "./QueueConfig.ts"
+import { consumerName, subjectToken } from "./RecipientKey.ts"
+import { ApiCode, apiCode, streamName, subjectFor } from "./Topology.ts"
+import { decodeStored, type Delivery } from "./Envelope.ts"
+
+export type SessionEnd = "closed" | "taken-over"
+
+interface InFlight {
+  readonly msg: JsMsg
+  readonly lane: Lane
+}
+
+class Lane {
+  consumer: Consumer | undefined
+  /** Fetched from JetStream, not yet handed out. */
+  readonly buffer: Array<JsMsg> = []
+  /** Messages JetStream holds for this consumer that are not delivered yet (known lower bound). */
+  pending = 0
+  /** The doorbell rang since the last fetch started: there may be something new. */
+  rang = false
+  fetching = false
+  unacked = 0
+  /** Stream sequences up to this one were delivered to an earlier session. */
+  redeliveredUpTo = 0
+  idleSince = 0
+  failures = 0
+  retryAt = 0
+
+  readonly priority: Priority
+  readonly stream: string
+  readonly subject: string
+
+  constructor(priority: Priority, stream: string, subject: string) {
+    this.priority = priority
+    this.stream = stream
+    this.subject = subject
+  }
+
+  get hasWork(): boolean {
+    return this.pending > 0 || this.rang
+  }
+}
+
+const takeoverSubject = (settings: QueueSettings, recipient: string) =>
+  `${settings.subjectPrefix}.ctl.takeover.${subjectToken(recipient)}`
+
+export interface SessionStats {
+  expired: number
+  delivered: number
+  redelivered: number
+  acked: number
+}
+
+export class Session implements AsyncIterable<Delivery> {
+  readonly lanes: ReadonlyArray<Lane>
+  readonly stats: SessionStats = { expired: 0, delivered: 0, redelivered: 0, acked: 0 }
+  private readonly inFlight = new Map<string, InFlight>()
+  private readonly waiters: Array<() => void> = []
+  /** Acks not yet confirmed by JetStream; a consumer is only deleted once they are. */
+  private readonly pendingAcks = new Set<Promise<unknown>>()
+  private doorbell: Subscription | undefined
+  private takeover: Subscription | undefined
+  private idleTimer: ReturnType<typeof setInterval> | undefined
+  private endReason: SessionEnd | undefined
+  private endResolve!: (end: SessionEnd) => void
+  readonly ended: Promise<SessionEnd> = new Promise((resolve) => (this.endResolve = resolve))
+
+  private readonly conn: NatsConnectionShape
+  private readonly settings: QueueSettings
+  readonly id: string
+  readonly recipient: string
+  readonly maxInFlight: number
+
+  private constructor(
+    conn: NatsConnectionShape,
+    settings: QueueSettings,
+    id: string,
+    recipient: string,
+    maxInFlight: number,
+  ) {
+    this.conn = conn
+    this.settings = settings
+    this.id = id
+    this.recipient = recipient
+    this.maxInFlight = maxInFlight
+    this.lanes = priorities.map(
+      (priority) =>
+        new Lane(priority, streamName(settings, priority), subjectFor(settings, priority, recipient)),
+    )
+  }
+
+  /** Counts per priority at open (what the welcome frame reports). */
+  pendingAtOpen: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 }
+
+  static async open(
+    conn: NatsConnectionShape,
+    settings: QueueSettings,
+    id: string,
+    recipient: string,
+    maxInFlight: number,
+  ): Promise<Session> {
+    const session = new Session(conn, settings, id, recipient, maxInFlight)
+    await session.start()
+    return session
+  }
+
+  private async start(): Promise<void> {
+    const { nc } = this.conn
+    const subject = takeoverSubject(this.settings, this.recipient)
+    // Ask an older session to let go; no responders means there is none (or it died).
+    await nc.request(subject, this.id, { timeout: this.settings.requestTimeoutMs }).then(
+      () => undefined,
+      () => undefined,
+    )
+    this.takeover = nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error || msg.string() === this.id) return
+        void this.end("taken-over").then(() => msg.respond("released"))
+      },
+    })
+    this.doorbell = nc.subscribe(`${this.settings.subjectPrefix}.*.${subjectToken(this.recipient)}`, {
+      callback: (error, msg) => {
+        if (!error) this.ring(msg)
+      },
+    })
+    await nc.flush()
+
+    await Promise.all(
+      this.lanes.map(async (lane) => {
+        const info = await this.conn.jsm.streams.info(lane.stream, { subjects_filter: lane.subject })
+        const count = info.state.subjects?.[lane.subject] ?? 0
+        this.pendingAtOpen[lane.priority] = count
+        if (count > 0) {
+          await this.resetConsumer(lane)
+          lane.pending = count
+        } else {
+          // Nothing stored, but a consumer of a crashed session may linger: drop it.
+          await this.conn.jsm.consumers
+            .delete(lane.stream, consumerName(this.recipient))
+            .catch(() => undefined)
+        }
+      }),
+    )
+    this.idleTimer = setInterval(
+      () => void this.dropIdleConsumers(),
+      Math.max(250, this.settings.consumerIdleMs / 4),
+    )
+    this.idleTimer.unref?.()
+  }
+
+  private consumerConfig(lane: Lane) {
+    return {
+      durable_name: consumerName(this.recipient),
+      filter_subject: lane.subject,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(this.settings.ackWaitMs),
+      max_ack_pending: Math.max(this.maxInFlight, 1),
+      // A consumer left behind by a crashed process disappears by itself.
+      inactive_threshold: nanos(Math.max(this.settings.ackWaitMs * 2, 60_000)),
+    }
+  }
+
+  /** Delete (remembering what it had delivered) and recreate: unacked messages come again at once. */
+  private async resetConsumer(lane: Lane): Promise<void> {
+    const { jsm, js } = this.conn
+    const name = consumerName(this.recipient)
+    const old = await jsm.consumers.info(lane.stream, name).catch((error: unknown) => {
+      if (apiCode(error) === ApiCode.ConsumerNotFound) return undefined
+      throw error
+    })
+    if (old) {
+      lane.redeliveredUpTo = old.delivered.stream_seq
+      await jsm.consumers.delete(lane.stream, name).catch(() => undefined)
+    }
+    const info = await jsm.consumers.add(lane.stream, this.consumerConfig(lane))
+    lane.consumer = js.consumers.getConsumerFromInfo(info)
+  }
+
+  private async ensureConsumer(lane: Lane): Promise<Consumer> {
+    if (lane.consumer) return lane.consumer
+    const info = await this.conn.jsm.consumers.add(lane.stream, this.consumerConfig(lane))
+    lane.consumer = this.conn.js.consumers.getConsumerFromInfo(info)
+    return lane.consumer
+  }
+
+  private ring(msg: Msg): void {
+    if (this.endReason) return
+    const priority = msg.subject.split(".")[1]
+    const lane = this.lanes.find((candidate) => candidate.priority === priority)
+    if (!lane) return
+    lane.rang = true
+    this.wake()
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter()
+  }
+
+  private sleep(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(resolve, ms)
+      this.waiters.push(() => {
+        if (timer) clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  private startFetch(lane: Lane): void {
+    if (lane.fetching || this.endReason || Date.now() < lane.retryAt) return
+    // Lower priorities' buffers do not count: they must never starve a higher lane.
+    const room = this.maxInFlight - this.inFlight.size - lane.buffer.length
+    if (room <= 0) return
+    lane.fetching = true
+    const rangBefore = lane.rang
+    lane.rang = false
+    const want = Math.max(1, Math.min(room, lane.pending > 0 ? lane.pending : 1, 256))
+    void this.fetch(lane, want)
+      .then(
+        (got) => {
+          lane.failures = 0
+          if (got === 0) lane.pending = 0
+        },
+        async (error: unknown) => {
+          lane.failures++
+          lane.rang = lane.rang || rangBefore
+          lane.retryAt = Date.now() + Math.min(100 * 2 ** lane.failures, 5_000) * (0.5 + Math.random() / 2)
+          if (apiCode(error) === ApiCode.ConsumerNotFound) lane.consumer = undefined
+          setTimeout(() => this.wake(), Math.max(0, lane.retryAt - Date.now())).unref?.()
+        },
+      )
+      .finally(() => {
+        lane.fetching = false
+        this.wake()
+      })
+  }
+
+  private async fetch(lane: Lane, want: number): Promise<number> {
+    const consumer = await this.ensureConsumer(lane)
+    const batch = await consumer.fetch({ max_messages: want, expires: 1_000 })
+    let got = 0
+    for await (const msg of batch) {
+      got++
+      lane.pending = msg.info.pending
+      if (this.endReason) {
+        msg.nak()
+        continue
+      }
+      lane.buffer.push(msg)
+      this.wake()
+    }
+    return got
+  }
+
+  /** The next delivery in strict priority order; undefined once the session has ended. */
+  async next(): Promise<Delivery | undefined> {
+    for (;;) {
+      if (this.endReason) return undefined
+      if (this.inFlight.size < this.maxInFlight) {
+        let again = false
+        for (const lane of this.lanes) {
+          const msg = lane.buffer.shift()
+          if (msg) {
+            const delivery = this.hand(lane, msg)
+            if (delivery) return delivery
+            again = true // an expired message was dropped: look again from the top
+            break
+          }
+          if (lane.hasWork || lane.fetching) {
+            this.startFetch(lane)
+            // Known pending messages of a higher priority hold back the lower ones; a doorbell
+            // alone does not (that message is concurrent with whatever is being sent now).
+            if (lane.pending > 0) break
+          }
+        }
+        if (again) continue
+      }
+      await this.sleep(1_000)
+    }
+  }
+
+  private hand(lane: Lane, msg: JsMsg): Delivery | undefined {
+    const stored = decodeStored(lane.priority, msg)
+    if (Date.parse(stored.expiresAt) <= Date.now()) {
+      msg.ack()
+      this.stats.expired++
+      return undefined
+    }
+    const redelivered = msg.info.deliveryCount > 1 || msg.seq <= lane.redeliveredUpTo
+    const previous = this.inFlight.get(stored.id)
+    if (previous) previous.lane.unacked--
+    this.inFlight.set(stored.id, { msg, lane })
+    lane.unacked++
+    this.stats.delivered++
+    if (redelivered) this.stats.redelivered++
+    return { ...stored, redelivered }
+  }
+
+  /** Acks deliveries by id; unknown ids (already acked, or of another session) are ignored. */
+  ack(ids: ReadonlyArray<string>): number {
+    let acked = 0
+    for (const id of ids) {
+      const entry = this.inFlight.get(id)
+      if (!entry) continue
+      this.inFlight.delete(id)
+      entry.lane.unacked--
+      const confirmed: Promise<unknown> = entry.msg
+        .ackAck({ timeout: this.settings.requestTimeoutMs })
+        .catch(() => false)
+      this.pendingAcks.add(confirmed)
+      void confirmed.finally(() => this.pendingAcks.delete(confirmed))
+      acked++
+    }
+    this.stats.acked += acked
+    if (acked > 0) this.wake()
+    return acked
+  }
+
+  get unacked(): number {
+    return this.inFlight.size
+  }
+
+  private settleAcks(): Promise<unknown> {
+    return Promise.all([...this.pendingAcks])
+  }
+
+  private async dropIdleConsumers(): Promise<void> {
+    const now = Date.now()
+    for (const lane of this.lanes) {
+      const idle =
+        lane.consumer && !lane.fetching && !lane.hasWork && lane.buffer.length === 0 && lane.unacked === 0
+      if (!idle) {
+        lane.idleSince = 0
+        continue
+      }
+      if (lane.idleSince === 0) lane.idleSince = now
+      else if (now - lane.idleSince >= this.settings.consumerIdleMs) {
+        lane.consumer = undefined
+        lane.idleSince = 0
+        await this.settleAcks()
+        await this.conn.jsm.consumers.delete(lane.stream, consumerName(this.recipient)).catch(() => undefined)
+        // A message may have slipped in between the last fetch and the delete.
+        if (!this.endReason) {
+          lane.rang = true
+          this.wake()
+        }
+      }
+    }
+  }
+
+  /** Ends the session: stops delivering, hands unacked messages back to JetStream. */
+  async end(reason: SessionEnd = "closed"): Promise<void> {
+    if (this.endReason) return this.ended.then(() => undefined)
+    this.endReason = reason
+    if (this.idleTimer) clearInterval(this.idleTimer)
+    this.doorbell?.unsubscribe()
+    if (reason === "closed") this.takeover?.unsubscribe()
+    else setTimeout(() => this.takeover?.unsubscribe(), 1_000).unref?.()
+    this.wake()
+    for (let i = 0; i < 100 && this.lanes.some((lane) => lane.fetching); i++) await this.sleep(20)
+    if (reason === "closed" && !this.conn.nc.isClosed()) {
+      await this.settleAcks()
+      await Promise.all(
+        this.lanes.map(async (lane) => {
+          for (const msg of lane.buffer.splice(0)) msg.nak()
+          if (lane.consumer && lane.unacked === 0)
+            await this.conn.jsm.consumers
+              .delete(lane.stream, consumerName(this.recipient))
+              .catch(() => undefined)
+        }),
+      )
+    }
+    this.endResolve(reason)
+  }
+
+  get endedWith(): SessionEnd | undefined {
+    return this.endReason
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
+    for (;;) {
+      const delivery = await this.next()
+      if (!delivery) return
+      yield delivery
+    }
+  }
+}

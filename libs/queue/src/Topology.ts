@@ -1,0 +1,122 @@
+// The JetStream topology: one WorkQueue stream per priority, and the reconciliation that puts
+// it in place at start-up. Missing streams are created; limits that differ (max age, capacity,
+// overflow policy, duplicate window, replicas) are updated in place, which keeps the stored
+// messages; what JetStream cannot change in place (retention, storage) stops start-up with a
+// TopologyConflict naming the stream. Also the translation of nats.js errors, done here once.
+import { priorities, type Priority } from "@holdover/protocol"
+import {
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream"
+import { nanos } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import { NatsConnection } from "./NatsConnection.ts"
+import { QueueConfig, type QueueSettings } from "./QueueConfig.ts"
+import { queueError } from "./QueueError.ts"
+import { subjectToken } from "./RecipientKey.ts"
+
+export const ApiCode = {
+  ConsumerNotFound: 10014,
+  StreamNotFound: 10059,
+  MaxMessagesPerSubject: 10077,
+  StreamNameInUse: 10058,
+  InvalidStreamConfig: 10052,
+} as const
+
+export const apiCode = (error: unknown): number | undefined =>
+  error instanceof JetStreamApiError ? error.code : undefined
+
+/** Any failure talking to JetStream that has no more specific meaning is "unavailable". */
+export const unavailable = (what: string) => (cause: unknown) =>
+  queueError({ _tag: "Unavailable" }, `${what}: ${cause instanceof Error ? cause.message : String(cause)}`)
+
+export const streamName = (settings: QueueSettings, priority: Priority): string =>
+  `${settings.namespace}_${priority.toUpperCase()}`
+
+export const subjectFor = (settings: QueueSettings, priority: Priority, recipient: string): string =>
+  `${settings.subjectPrefix}.${priority}.${subjectToken(recipient)}`
+
+export const streamConfig = (
+  settings: QueueSettings,
+  priority: Priority,
+): Partial<StreamConfig> & { name: string } => {
+  const policy = settings.policies[priority]
+  const discardNew = policy.overflow !== "drop_oldest"
+  return {
+    name: streamName(settings, priority),
+    subjects: [`${settings.subjectPrefix}.${priority}.*`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    num_replicas: settings.replicas,
+    max_age: nanos(policy.maxAgeMs),
+    max_msgs_per_subject: policy.capacity,
+    max_msg_size: settings.maxMessageBytes + 4096,
+    discard: discardNew ? DiscardPolicy.New : DiscardPolicy.Old,
+    discard_new_per_subject: discardNew,
+    duplicate_window: nanos(Math.max(settings.duplicateWindowMs, 120_000)),
+    allow_direct: true,
+  }
+}
+
+const mutableKeys = [
+  "subjects",
+  "num_replicas",
+  "max_age",
+  "max_msgs_per_subject",
+  "max_msg_size",
+  "discard",
+  "discard_new_per_subject",
+  "duplicate_window",
+  "allow_direct",
+] as const
+
+/** Creates or updates the four streams to match the settings. */
+export const reconcile = Effect.fn("Topology.reconcile")(function* () {
+  const { jsm } = yield* NatsConnection
+  const settings = yield* QueueConfig
+  for (const priority of priorities) {
+    const desired = streamConfig(settings, priority)
+    const name = desired.name
+    const current = yield* Effect.tryPromise({
+      try: () => jsm.streams.info(name).then((info) => info.config),
+      catch: (cause) => cause,
+    }).pipe(
+      Effect.catch((cause) =>
+        apiCode(cause) === ApiCode.StreamNotFound
+          ? Effect.succeed(undefined)
+          : Effect.fail(unavailable(`cannot read stream ${name}`)(cause)),
+      ),
+    )
+    if (current === undefined) {
+      yield* Effect.tryPromise({
+        try: () => jsm.streams.add(desired),
+        catch: unavailable(`cannot create ${name}`),
+      })
+      yield* Effect.logInfo("created stream", { stream: name })
+      continue
+    }
+    if (current.retention !== desired.retention || current.storage !== desired.storage)
+      return yield* queueError(
+        { _tag: "TopologyConflict", stream: name },
+        `stream ${name} exists with retention=${current.retention} storage=${current.storage}; Holdover needs ` +
+          `retention=workqueue storage=file, which cannot be changed in place. Move its messages elsewhere and ` +
+          `delete the stream, or choose another namespace.`,
+      )
+    const changed = mutableKeys.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(desired[key]))
+    if (changed.length === 0) continue
+    const update: Partial<StreamConfig> = {}
+    for (const key of changed) Object.assign(update, { [key]: desired[key] })
+    yield* Effect.tryPromise({
+      try: () => jsm.streams.update(name, update),
+      catch: (cause) =>
+        queueError(
+          { _tag: "TopologyConflict", stream: name },
+          `cannot update stream ${name} (${changed.join(", ")}): ${cause instanceof Error ? cause.message : String(cause)}`,
+        ),
+    })
+    yield* Effect.logInfo("updated stream", { stream: name, changed })
+  }
+})

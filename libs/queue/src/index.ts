@@ -1,0 +1,8 @@
+export * from "./Envelope.ts"
+export * from "./NatsConnection.ts"
+export * from "./QueueConfig.ts"
+export * from "./QueueError.ts"
+export * from "./RecipientKey.ts"
+export * from "./RecipientQueue.ts"
+export type { SessionEnd, SessionStats } from "./Session.ts"
+export { reconcile, streamConfig, streamName, subjectFor } from "./Topology.ts"
