@@ -1,4 +1,4 @@
-import { describe, expect, layer } from "@effect/vitest"
+import { expect, layer } from "@effect/vitest"
 import { priorities } from "@holdover/protocol"
 import { NatsConnection, QueueConfig, RecipientQueue, streamName } from "@holdover/queue"
 import { Effect, Exit, Layer } from "effect"

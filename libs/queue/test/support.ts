@@ -92,3 +92,10 @@ export const eventually = <E, R>(
       yield* Effect.sleep("20 millis")
     }
   })
+
+/** Builds a queue with a connection of its own (like another gateway process) in the current scope. */
+export const buildQueue = (settings: Partial<QueueSettings>) =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(queueLayer(settings))
+    return { queue: Context.get(context, RecipientQueue), conn: Context.get(context, NatsConnection) }
+  })

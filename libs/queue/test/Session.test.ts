@@ -1,0 +1,132 @@
+import { expect, layer } from "@effect/vitest"
+import { RecipientQueue, type Delivery } from "@holdover/queue"
+import { Effect, Exit, Layer, Scope } from "effect"
+import { buildQueue, eventually, queueLayer, take, TestNats, unique } from "./support.ts"
+
+// Two independent connections to one server, like two gateway processes sharing JetStream.
+// A long ack_wait proves that nothing waits for it.
+const settings = { namespace: unique("S").toUpperCase(), subjectPrefix: unique("s"), ackWaitMs: 120_000 }
+
+const ids = (deliveries: ReadonlyArray<Delivery>) => deliveries.map((d) => (d.payload as { i: number }).i)
+
+layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
+  excludeTestServices: true,
+  timeout: 60_000,
+})("sessions", (it) => {
+  it.effect(
+    "loses and duplicates nothing over 5 rapid disconnect/reconnect cycles with messages in flight",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const r = unique("cycle")
+        const n = 200
+        for (let i = 0; i < n; i++)
+          yield* queue.enqueue(r, { i }, { priority: i % 3 === 0 ? "high" : "normal" })
+        const handled = new Map<string, number>()
+        let redeliveries = 0
+        for (let cycle = 0; cycle < 5; cycle++) {
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const session = yield* queue.openSession(r, { maxInFlight: 16 })
+              // Ack 30, leave up to 16 more in flight unacked, then drop the session.
+              const acked = yield* take(session, 30)
+              const unacked = yield* take(session, 10, { ack: false })
+              for (const d of [...acked, ...unacked]) {
+                if (handled.has(d.id)) {
+                  expect(d.redelivered).toBe(true)
+                  redeliveries++
+                }
+              }
+              for (const d of acked) handled.set(d.id, (handled.get(d.id) ?? 0) + 1)
+            }),
+          )
+        }
+        const rest = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* queue.openSession(r)
+            const total = n - handled.size
+            return yield* take(session, total)
+          }),
+        )
+        for (const d of rest) handled.set(d.id, (handled.get(d.id) ?? 0) + 1)
+        expect(handled.size).toBe(n)
+        expect([...handled.values()].every((count) => count === 1)).toBe(true)
+        expect(redeliveries).toBe(0) // unacked ones come back, but acked ones never do
+        yield* eventually(
+          "the queue is empty",
+          Effect.map(queue.depth(r), (d) => d.high + d.normal === 0),
+        )
+      }),
+  )
+
+  it.effect("delivers the messages of 3 concurrent producers complete and uncorrupted", () =>
+    Effect.gen(function* () {
+      const queue = yield* RecipientQueue
+      const r = unique("multi")
+      const producer = (p: number) =>
+        Effect.forEach(
+          Array.from({ length: 100 }, (_, i) => i),
+          (i) =>
+            queue.enqueue(r, { p, i, body: `${p}:${i}:${"x".repeat(i)}` }, { producer: `producer-${p}` }),
+        )
+      yield* Effect.all([producer(0), producer(1), producer(2)], { concurrency: "unbounded" })
+      const got = yield* Effect.scoped(
+        Effect.flatMap(queue.openSession(r, { maxInFlight: 50 }), (s) => take(s, 300)),
+      )
+      for (const p of [0, 1, 2]) {
+        const mine = got
+          .filter((d) => d.producer === `producer-${p}`)
+          .map((d) => d.payload as { p: number; i: number; body: string })
+        expect(mine.map((m) => m.i)).toEqual(Array.from({ length: 100 }, (_, i) => i)) // each producer's order holds
+        expect(mine.every((m) => m.body === `${m.p}:${m.i}:${"x".repeat(m.i)}`)).toBe(true)
+      }
+    }),
+  )
+
+  it.effect("hands everything unacked to a newer session on another node at once, in order", () =>
+    Effect.gen(function* () {
+      const a = yield* RecipientQueue
+      const { queue: b } = yield* buildQueue(settings)
+      const r = unique("takeover")
+      for (let i = 0; i < 20; i++) yield* a.enqueue(r, { i })
+      const scopeA = yield* Scope.make()
+      const sessionA = yield* Scope.provide(scopeA)(a.openSession(r, { maxInFlight: 8 }))
+      const firstA = yield* take(sessionA, 5) // acked
+      yield* take(sessionA, 3, { ack: false }) // in flight when B takes over
+      const started = Date.now()
+      const got = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const sessionB = yield* b.openSession(r)
+          expect(yield* sessionA.ended).toBe("taken-over")
+          return yield* take(sessionB, 15)
+        }),
+      )
+      expect(Date.now() - started).toBeLessThan(10_000) // far below ack_wait (120 s)
+      expect(ids(firstA)).toEqual([0, 1, 2, 3, 4])
+      expect(ids(got)).toEqual(Array.from({ length: 15 }, (_, i) => i + 5))
+      expect(got.slice(0, 3).every((d) => d.redelivered)).toBe(true)
+      expect(got.slice(3).some((d) => d.redelivered)).toBe(false)
+      yield* Scope.close(scopeA, Exit.void)
+    }),
+  )
+
+  it.effect("takes over from a session whose process died without closing, with no ack_wait stall", () =>
+    Effect.gen(function* () {
+      const b = yield* RecipientQueue
+      const r = unique("crash")
+      for (let i = 0; i < 10; i++) yield* b.enqueue(r, { i })
+      // A "process" of its own, whose connection dies under an open session: no session end,
+      // no consumer clean-up, 4 deliveries unacked.
+      const dead = yield* buildQueue(settings)
+      const deadSession = yield* dead.queue.openSession(r, { maxInFlight: 4 })
+      yield* take(deadSession, 4, { ack: false })
+      yield* Effect.promise(() => dead.conn.nc.close())
+
+      const started = Date.now()
+      const got = yield* Effect.scoped(Effect.flatMap(b.openSession(r), (s) => take(s, 10)))
+      expect(Date.now() - started).toBeLessThan(10_000)
+      expect(ids(got)).toEqual(Array.from({ length: 10 }, (_, i) => i))
+      expect(got.slice(0, 4).every((d) => d.redelivered)).toBe(true)
+    }),
+  )
+})

@@ -1,0 +1,65 @@
+import { expect, layer } from "@effect/vitest"
+import { NatsConnection, defaultSettings, reconcile, QueueConfig } from "@holdover/queue"
+import { RetentionPolicy, StorageType } from "@nats-io/jetstream"
+import { Effect } from "effect"
+import { buildQueue, TestNats, unique } from "./support.ts"
+
+layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
+  it.effect("creates one WorkQueue file stream per priority with the policy's limits", () =>
+    Effect.gen(function* () {
+      const namespace = unique("TOPO").toUpperCase()
+      const { conn } = yield* buildQueue({ namespace })
+      const info = yield* Effect.promise(() => conn.jsm.streams.info(`${namespace}_LOW`))
+      expect(info.config).toMatchObject({
+        retention: RetentionPolicy.Workqueue,
+        storage: StorageType.File,
+        max_msgs_per_subject: 100,
+        discard: "new",
+        discard_new_per_subject: true,
+        max_age: 10 * 60 * 1e9,
+      })
+      expect(info.config.duplicate_window).toBeGreaterThanOrEqual(120 * 1e9)
+      const high = yield* Effect.promise(() => conn.jsm.streams.info(`${namespace}_HIGH`))
+      expect(high.config).toMatchObject({ discard: "old", max_msgs_per_subject: 1_000 })
+    }),
+  )
+
+  it.effect("applies a changed capacity and max age in place, keeping the queued messages", () =>
+    Effect.gen(function* () {
+      const namespace = unique("TOPO").toUpperCase()
+      const subjectPrefix = unique("t")
+      const first = yield* buildQueue({ namespace, subjectPrefix })
+      for (let i = 0; i < 5; i++) yield* first.queue.enqueue("keep", i)
+      const policies = {
+        ...defaultSettings.policies,
+        normal: { maxAgeMs: 7_200_000, capacity: 50, overflow: "reject" as const },
+      }
+      const second = yield* buildQueue({ namespace, subjectPrefix, policies })
+      expect((yield* second.queue.depth("keep")).normal).toBe(5)
+      const info = yield* Effect.promise(() => second.conn.jsm.streams.info(`${namespace}_NORMAL`))
+      expect(info.config).toMatchObject({ max_msgs_per_subject: 50, max_age: 7_200 * 1e9, discard: "new" })
+    }),
+  )
+
+  it.effect("refuses to start on a stream it cannot change in place, naming it", () =>
+    Effect.gen(function* () {
+      const namespace = unique("TOPO").toUpperCase()
+      const { conn } = yield* buildQueue({ namespace: unique("OTHER").toUpperCase() })
+      yield* Effect.promise(() =>
+        conn.jsm.streams.add({
+          name: `${namespace}_CRITICAL`,
+          subjects: [`${namespace.toLowerCase()}.critical.*`],
+          retention: RetentionPolicy.Limits,
+        }),
+      )
+      const error = yield* Effect.flip(
+        reconcile().pipe(
+          Effect.provide(QueueConfig.layer({ namespace, subjectPrefix: namespace.toLowerCase() })),
+          Effect.provideService(NatsConnection, conn),
+        ),
+      )
+      expect(error.reason).toEqual({ _tag: "TopologyConflict", stream: `${namespace}_CRITICAL` })
+      expect(error.message).toContain("cannot be changed in place")
+    }),
+  )
+})
