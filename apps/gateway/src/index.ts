@@ -1,1 +1,5 @@
-export {}
+export * from "./Auth.ts"
+export * from "./Environment.ts"
+export * from "./Gateway.ts"
+export * from "./GatewayConfig.ts"
+export * from "./GatewayServer.ts"

@@ -20,7 +20,7 @@ import { envelopeHeaders, Header, type Delivery } from "./Envelope.ts"
 import { NatsConnection } from "./NatsConnection.ts"
 import { QueueConfig } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
-import { Session, type SessionEnd, type SessionStats } from "./Session.ts"
+import { presenceSubject, Session, type SessionEnd, type SessionStats } from "./Session.ts"
 import { ApiCode, apiCode, reconcile, streamName, subjectFor, unavailable } from "./Topology.ts"
 
 export interface EnqueueOptions {
@@ -92,6 +92,8 @@ export class RecipientQueue extends Context.Service<
       recipient: string,
       options?: OpenOptions,
     ) => Effect.Effect<RecipientSession, QueueError, Scope.Scope>
+    /** Whether a delivery session of the recipient is open anywhere in the cluster. */
+    readonly isOnline: (recipient: string) => Effect.Effect<boolean, QueueError>
     readonly isAvailable: () => boolean
   }
 >()("holdover/RecipientQueue") {
@@ -266,6 +268,18 @@ function make() {
       } satisfies RecipientSession
     })
 
-    return RecipientQueue.of({ enqueue, depth, purge, openSession, isAvailable: conn.isConnected })
+    const isOnline = Effect.fn("RecipientQueue.isOnline")(function* (recipient: string) {
+      yield* checkRecipient(recipient, "recipient")
+      yield* ensureConnected
+      // No responders answers at once when nobody holds a session; a session answers in a round trip.
+      return yield* Effect.promise(() =>
+        conn.nc.request(presenceSubject(settings, recipient), "", { timeout: 500 }).then(
+          () => true,
+          () => false,
+        ),
+      )
+    })
+
+    return RecipientQueue.of({ enqueue, depth, purge, openSession, isOnline, isAvailable: conn.isConnected })
   })
 }

@@ -67,6 +67,9 @@ class Lane {
 const takeoverSubject = (settings: QueueSettings, recipient: string) =>
   `${settings.subjectPrefix}.ctl.takeover.${subjectToken(recipient)}`
 
+export const presenceSubject = (settings: QueueSettings, recipient: string) =>
+  `${settings.subjectPrefix}.ctl.presence.${subjectToken(recipient)}`
+
 export interface SessionStats {
   expired: number
   delivered: number
@@ -83,6 +86,7 @@ export class Session implements AsyncIterable<Delivery> {
   private readonly pendingAcks = new Set<Promise<unknown>>()
   private doorbell: Subscription | undefined
   private takeover: Subscription | undefined
+  private presence: Subscription | undefined
   private idleTimer: ReturnType<typeof setInterval> | undefined
   private endReason: SessionEnd | undefined
   private endResolve!: (end: SessionEnd) => void
@@ -139,6 +143,11 @@ export class Session implements AsyncIterable<Delivery> {
       callback: (error, msg) => {
         if (error || msg.string() === this.id) return
         void this.end("taken-over").then(() => msg.respond("released"))
+      },
+    })
+    this.presence = nc.subscribe(presenceSubject(this.settings, this.recipient), {
+      callback: (error, msg) => {
+        if (!error && !this.endReason) msg.respond(this.id)
       },
     })
     this.doorbell = nc.subscribe(`${this.settings.subjectPrefix}.*.${subjectToken(this.recipient)}`, {
@@ -378,6 +387,7 @@ export class Session implements AsyncIterable<Delivery> {
     this.endReason = reason
     if (this.idleTimer) clearInterval(this.idleTimer)
     this.doorbell?.unsubscribe()
+    this.presence?.unsubscribe()
     if (reason === "closed") this.takeover?.unsubscribe()
     else setTimeout(() => this.takeover?.unsubscribe(), 1_000).unref?.()
     this.wake()

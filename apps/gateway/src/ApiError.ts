@@ -1,0 +1,51 @@
+// How failures reach producers and clients: every error becomes the contract's
+// `{"error":{code,message,path?}}` body with its HTTP status, or an `error` frame.
+import { errorStatus, type ErrorBody, type ErrorCode } from "@holdover/protocol"
+import type { QueueError } from "@holdover/queue"
+import { Schema, SchemaIssue } from "effect"
+import type { AuthError } from "./Auth.ts"
+
+/** A gateway-level failure with a contract code (bad JSON, schema violations, unknown routes…). */
+export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
+  code: Schema.String,
+  message: Schema.String,
+  path: Schema.optionalKey(Schema.String),
+}) {}
+
+export const apiError = (code: ErrorCode, message: string, path?: string): ApiError =>
+  new ApiError(path === undefined ? { code, message } : { code, message, path })
+
+export type AnyError = ApiError | AuthError | QueueError
+
+export const toErrorBody = (error: AnyError): ErrorBody => {
+  switch (error._tag) {
+    case "QueueError":
+      return error.reason._tag === "InvalidMessage"
+        ? { code: error.code, message: error.message, path: error.reason.path }
+        : { code: error.code, message: error.message }
+    case "AuthError":
+      return { code: error.code, message: error.message }
+    case "ApiError":
+      return error.path === undefined
+        ? { code: error.code as ErrorCode, message: error.message }
+        : { code: error.code as ErrorCode, message: error.message, path: error.path }
+  }
+}
+
+export const statusOf = (body: ErrorBody): number => errorStatus[body.code] ?? 500
+
+/** A schema violation as INVALID_MESSAGE (or another code) with the first failing path. */
+export const fromSchemaError = (code: ErrorCode, error: Schema.SchemaError, pathPrefix = ""): ApiError => {
+  const first = SchemaIssue.makeFormatterStandardSchemaV1()(error.issue).issues[0]
+  const path = [
+    pathPrefix,
+    ...(first?.path ?? []).map((part) => String(typeof part === "object" && part !== null ? part.key : part)),
+  ]
+    .filter((part) => part !== "")
+    .join(".")
+  return apiError(
+    code,
+    first ? `${path ? `${path}: ` : ""}${first.message}` : error.message,
+    path || undefined,
+  )
+}

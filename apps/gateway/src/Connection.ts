@@ -1,0 +1,289 @@
+// One WebSocket connection (PROTOCOL.md "WebSocket"): authentication (Bearer header checked at
+// upgrade, or a first `auth` frame within 5 s), then a delivery session of libs/queue for the
+// token's `sub`: welcome, deliveries in priority order within maxInFlight, acks, `send`,
+// ping/pong, heartbeats. Lifecycle: the connection runs as one fiber; its scope owns the
+// session, so whatever ends it (socket closed, takeover → 4409, token expiry → 4401, drain →
+// 1012, abuse → 4400) returns unacked messages to JetStream for the next session.
+import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
+import { RecipientQueue, type Delivery, type RecipientSession } from "@holdover/queue"
+import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schema } from "effect"
+import type { WebSocket } from "ws"
+import { fromSchemaError, toErrorBody, type AnyError } from "./ApiError.ts"
+import { Auth, AuthError, mayPublishTo, type Principal } from "./Auth.ts"
+import { GatewayConfig } from "./GatewayConfig.ts"
+import { resultBody } from "./HttpApi.ts"
+import { Metrics } from "./Metrics.ts"
+
+export class Closed extends Schema.TaggedError<Closed>()("Closed", {
+  code: Schema.Number,
+  reason: Schema.String,
+}) {}
+
+const decodeFrame = Schema.decodeUnknownExit(ClientFrame)
+const maxBufferedBytes = 1024 * 1024
+const maxInvalidFrames = 20
+
+export interface ConnectionOptions {
+  readonly ws: WebSocket
+  /** The result of checking an `Authorization: Bearer` header at upgrade, if there was one. */
+  readonly preAuth: Exit.Exit<Principal, AuthError> | undefined
+  /** Set when the upgrade itself must be refused with a close code (origin, subprotocol). */
+  readonly refuse: Closed | undefined
+}
+
+export const runConnection = Effect.fn("Connection.run")(function* ({
+  ws,
+  preAuth,
+  refuse,
+}: ConnectionOptions) {
+  const config = yield* GatewayConfig
+  const auth = yield* Auth
+  const queue = yield* RecipientQueue
+  const metrics = yield* Metrics
+
+  metrics.connections.inc()
+  const socketClosed = yield* Deferred.make<number>()
+  const inbox = yield* Queue.bounded<string>(1024)
+  ws.on("error", () => undefined)
+  ws.on("close", (code) => {
+    Deferred.doneUnsafe(socketClosed, Exit.succeed(code))
+  })
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) return void Queue.offerUnsafe(inbox, "\u0000binary")
+    if (!Queue.offerUnsafe(inbox, data.toString())) ws.close(CloseCode.RateLimited, "too many frames")
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(() => metrics.connections.dec()))
+
+  const send = (frame: ServerFrame) =>
+    Effect.sync(() => ws.readyState === ws.OPEN && ws.send(JSON.stringify(frame)))
+  const close = (code: number, reason: string) =>
+    Effect.sync(() => {
+      metrics.closes.inc({ code: String(code) })
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason.slice(0, 120))
+    })
+
+  const program = Effect.gen(function* () {
+    if (refuse) return yield* refuse
+    const principal = yield* authenticate
+    if (!principal.scopes.has("receive"))
+      return yield* new Closed({ code: CloseCode.Forbidden, reason: 'the token lacks the "receive" scope' })
+    yield* serve(principal)
+  })
+
+  const authenticate: Effect.Effect<Principal, Closed> = Effect.gen(function* () {
+    const verified =
+      preAuth ??
+      (yield* Effect.gen(function* () {
+        const first = yield* Queue.take(inbox).pipe(
+          Effect.timeoutOrElse({
+            duration: config.authTimeoutMs,
+            orElse: () =>
+              Effect.fail(
+                new Closed({ code: CloseCode.Unauthenticated, reason: "no auth frame within 5 s" }),
+              ),
+          }),
+        )
+        const frame = parseFrame(first)
+        if (frame._tag !== "Frame" || frame.frame.type !== "auth")
+          return yield* new Closed({
+            code: CloseCode.Unauthenticated,
+            reason: 'the first frame must be {"type":"auth","token":…}',
+          })
+        return yield* Effect.exit(auth.verify(frame.frame.token))
+      }))
+    if (Exit.isSuccess(verified)) return verified.value
+    const failure = Cause.squash(verified.cause)
+    const error = failure instanceof AuthError ? failure : undefined
+    return yield* new Closed({
+      code: error?.code === "FORBIDDEN" ? CloseCode.Forbidden : CloseCode.Unauthenticated,
+      reason: error?.message ?? "not authenticated",
+    })
+  })
+
+  const serve = (principal: Principal) =>
+    Effect.gen(function* () {
+      const session = yield* queue
+        .openSession(principal.sub)
+        .pipe(
+          Effect.mapError(
+            () => new Closed({ code: CloseCode.Restarting, reason: "queue unavailable, retry" }),
+          ),
+        )
+      metrics.sessions.inc()
+      yield* Effect.addFinalizer(() => Effect.sync(() => metrics.sessions.dec()))
+      yield* send({
+        type: "welcome",
+        session: session.id,
+        recipient: principal.sub,
+        pending: session.pending,
+        maxInFlight: session.maxInFlight,
+        heartbeatMs: config.heartbeatMs,
+      })
+      const deliveries = yield* Effect.forkScoped(deliver(session))
+      const heartbeat = yield* Effect.forkScoped(heartbeats)
+      const frames = yield* Effect.forkScoped(handleFrames(principal, session))
+      const expiry = Math.max(0, principal.exp * 1000 - Date.now())
+      const outcome = yield* Effect.raceAllFirst([
+        Deferred.await(socketClosed).pipe(
+          Effect.map((code) => new Closed({ code, reason: "closed by the client" })),
+        ),
+        Effect.map(session.ended, (end) =>
+          end === "taken-over"
+            ? new Closed({ code: CloseCode.TakenOver, reason: "session taken over by a newer connection" })
+            : new Closed({ code: CloseCode.Restarting, reason: "session ended" }),
+        ),
+        Effect.sleep(expiry).pipe(
+          Effect.as(new Closed({ code: CloseCode.Unauthenticated, reason: "token expired" })),
+        ),
+        Fiber.join(frames),
+        Fiber.join(heartbeat),
+        Fiber.join(deliveries).pipe(
+          Effect.as(new Closed({ code: CloseCode.Restarting, reason: "session ended" })),
+        ),
+      ])
+      return yield* outcome
+    })
+
+  const deliver = (session: RecipientSession) =>
+    Effect.gen(function* () {
+      const backlog =
+        session.pending.critical + session.pending.high + session.pending.normal + session.pending.low
+      const started = Date.now()
+      let sent = 0
+      for (;;) {
+        const delivery = yield* session.next
+        if (!delivery) return
+        while (ws.bufferedAmount > maxBufferedBytes && ws.readyState === ws.OPEN)
+          yield* Effect.sleep("5 millis")
+        yield* send(messageFrame(delivery))
+        metrics.delivered.inc({ priority: delivery.priority })
+        if (delivery.redelivered) metrics.redelivered.inc({ priority: delivery.priority })
+        if (++sent === backlog) metrics.replaySeconds.observe((Date.now() - started) / 1000)
+      }
+    })
+
+  let lastPong = Date.now()
+  ws.on("pong", () => (lastPong = Date.now()))
+  const heartbeats = Effect.gen(function* () {
+    for (;;) {
+      yield* Effect.sleep(config.heartbeatMs)
+      if (Date.now() - lastPong > config.heartbeatMs * 2) {
+        ws.terminate()
+        return new Closed({ code: 1006, reason: "no pong from peer" })
+      }
+      ws.ping()
+    }
+  })
+
+  const handleFrames = (principal: Principal, session: RecipientSession) =>
+    Effect.gen(function* () {
+      let invalid = 0
+      for (;;) {
+        const text = yield* Queue.take(inbox)
+        lastPong = Date.now() // any frame proves the peer is alive
+        const parsed = parseFrame(text)
+        if (parsed._tag === "Invalid") {
+          yield* send({ type: "error", code: "INVALID_FRAME", message: parsed.message })
+          if (++invalid > maxInvalidFrames)
+            return new Closed({ code: CloseCode.ProtocolViolation, reason: "too many invalid frames" })
+          continue
+        }
+        const frame = parsed.frame
+        switch (frame.type) {
+          case "ping":
+            yield* send({ type: "pong" })
+            break
+          case "auth":
+            yield* send({ type: "error", code: "INVALID_FRAME", message: "already authenticated" })
+            break
+          case "ack": {
+            const acked = yield* session.ack(frame.ids)
+            metrics.acked.inc(acked)
+            break
+          }
+          case "send": {
+            const ref = frame.ref
+            const result = yield* Effect.exit(
+              Effect.gen(function* () {
+                yield* mayPublishTo(principal, frame.to)
+                return yield* queue.enqueue(frame.to, frame.payload, {
+                  priority: frame.priority,
+                  ttlMs: frame.ttlMs,
+                  id: frame.id,
+                  producer: principal.sub,
+                })
+              }),
+            )
+            if (Exit.isSuccess(result)) {
+              const body = resultBody(result.value)
+              if (result.value._tag === "Queued") metrics.enqueued.inc({ priority: result.value.priority })
+              yield* send({
+                type: "sent",
+                ...(ref === undefined ? {} : { ref }),
+                id: body.id,
+                status: body.status,
+              })
+            } else {
+              const error = Cause.squash(result.cause) as AnyError
+              const body = toErrorBody(error)
+              metrics.rejected.inc({ code: body.code })
+              yield* send({
+                type: "error",
+                code: body.code,
+                message: body.message,
+                ...(ref === undefined ? {} : { ref }),
+              })
+            }
+            break
+          }
+        }
+      }
+    })
+
+  const exit = yield* Effect.exit(Effect.scoped(program))
+  if (!Deferred.isDoneUnsafe(socketClosed)) {
+    const closed = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+    if (closed instanceof Closed) yield* close(closed.code, closed.reason)
+    else if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
+      yield* close(CloseCode.Restarting, "gateway restarting")
+    else yield* close(CloseCode.Restarting, "internal error")
+  }
+})
+
+type Parsed =
+  | { readonly _tag: "Frame"; readonly frame: ClientFrame }
+  | { readonly _tag: "Invalid"; readonly message: string }
+
+const parseFrame = (text: string): Parsed => {
+  if (text === "\u0000binary") return { _tag: "Invalid", message: "frames are text (JSON), not binary" }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return { _tag: "Invalid", message: "the frame is not valid JSON" }
+  }
+  const decoded = decodeFrame(json)
+  if (decoded._tag === "Success") return { _tag: "Frame", frame: decoded.value }
+  const failure = decoded.cause.reasons.find((reason) => reason._tag === "Fail")
+  const type =
+    typeof json === "object" && json !== null && "type" in json
+      ? String((json as { type: unknown }).type)
+      : undefined
+  if (type !== undefined && !["auth", "ack", "send", "ping"].includes(type))
+    return { _tag: "Invalid", message: `unknown frame type "${type}"` }
+  return {
+    _tag: "Invalid",
+    message:
+      failure?._tag === "Fail" ? fromSchemaError("INVALID_FRAME", failure.error).message : "invalid frame",
+  }
+}
+
+const messageFrame = (delivery: Delivery): ServerFrame => ({
+  type: "message",
+  id: delivery.id,
+  priority: delivery.priority,
+  payload: delivery.payload,
+  enqueuedAt: delivery.enqueuedAt,
+  expiresAt: delivery.expiresAt,
+  redelivered: delivery.redelivered,
+})

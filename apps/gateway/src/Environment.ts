@@ -1,0 +1,29 @@
+// Every environment variable a gateway node reads (PROTOCOL.md "Running a node and
+// configuration"). Deployment manifests are checked against this list.
+import { priorities } from "@holdover/protocol"
+
+const perPriority = priorities.flatMap((priority) => {
+  const P = priority.toUpperCase()
+  return [`HOLDOVER_${P}_MAX_AGE`, `HOLDOVER_${P}_CAPACITY`, `HOLDOVER_${P}_OVERFLOW`]
+})
+
+export const environmentVariables = [
+  "HOLDOVER_NATS_URL",
+  "HOLDOVER_PORT",
+  "HOLDOVER_JWT_SECRET",
+  "HOLDOVER_JWKS",
+  "HOLDOVER_ALLOWED_ORIGINS",
+  "HOLDOVER_MAX_MESSAGE_BYTES",
+  "HOLDOVER_MAX_FRAME_BYTES",
+  "HOLDOVER_MAX_IN_FLIGHT",
+  "HOLDOVER_STREAM_REPLICAS",
+  "HOLDOVER_LOG_LEVEL",
+  "HOLDOVER_DRAIN_TIMEOUT",
+  "HOLDOVER_HEARTBEAT",
+  ...perPriority,
+] as const
+
+export type EnvironmentVariable = (typeof environmentVariables)[number]
+
+/** A node cannot start without at least one way to verify tokens. */
+export const requiredOneOf: ReadonlyArray<EnvironmentVariable> = ["HOLDOVER_JWT_SECRET", "HOLDOVER_JWKS"]

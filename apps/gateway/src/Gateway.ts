@@ -1,0 +1,27 @@
+// The whole gateway node as one layer: server, HTTP API, auth, metrics, state and the queue,
+// over a NATS connection and configuration supplied by the caller (environment in main.ts,
+// explicit settings in tests).
+import { NatsConnection, QueueConfig, RecipientQueue } from "@holdover/queue"
+import { Layer, Logger, References } from "effect"
+import { Auth } from "./Auth.ts"
+import { DemoPage } from "./DemoPage.ts"
+import { GatewayConfig } from "./GatewayConfig.ts"
+import { GatewayServer } from "./GatewayServer.ts"
+import { GatewayState } from "./GatewayState.ts"
+import { Metrics } from "./Metrics.ts"
+
+export const gatewayLayer = <E1, E2, E3>(
+  gatewayConfig: Layer.Layer<GatewayConfig, E1>,
+  queueConfig: Layer.Layer<QueueConfig, E2>,
+  nats: Layer.Layer<NatsConnection, E3>,
+) =>
+  GatewayServer.layer.pipe(
+    Layer.provide(Layer.mergeAll(Auth.layer, DemoPage.layer, Metrics.layer, GatewayState.layer)),
+    Layer.provideMerge(RecipientQueue.layer),
+    Layer.provideMerge(Layer.mergeAll(gatewayConfig, queueConfig)),
+    Layer.provideMerge(nats),
+  )
+
+/** Structured JSON logs on stdout, one object per line. */
+export const jsonLogging = (level: "Trace" | "Debug" | "Info" | "Warn" | "Error") =>
+  Layer.mergeAll(Logger.layer([Logger.consoleJson]), Layer.succeed(References.MinimumLogLevel, level))

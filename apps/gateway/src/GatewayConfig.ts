@@ -1,0 +1,113 @@
+// Settings of one gateway node, read from the contract's HOLDOVER_* variables at start-up.
+// A bad value stops start-up with InvalidConfig naming the variable and what it expected
+// (the queue's own variables are read by @holdover/queue's QueueConfig.layerConfig).
+import { InvalidConfig, parseDuration } from "@holdover/queue"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+
+export type LogLevel = "Trace" | "Debug" | "Info" | "Warn" | "Error"
+
+export interface GatewaySettings {
+  readonly port: number
+  readonly host: string
+  readonly jwtSecret: Redacted.Redacted<string> | undefined
+  /** A JWKS file path or http(s) URL. */
+  readonly jwks: string | undefined
+  /** Allowed browser origins; empty = no browser origin is allowed ("*" allows all). */
+  readonly allowedOrigins: ReadonlyArray<string>
+  readonly maxFrameBytes: number
+  readonly heartbeatMs: number
+  readonly drainTimeoutMs: number
+  readonly authTimeoutMs: number
+  readonly logLevel: LogLevel
+  /** Serve the demo page at /demo (development). */
+  readonly demo: boolean
+}
+
+export const defaultGatewaySettings: GatewaySettings = {
+  port: 8080,
+  host: "0.0.0.0",
+  jwtSecret: undefined,
+  jwks: undefined,
+  allowedOrigins: [],
+  maxFrameBytes: 128 * 1024,
+  heartbeatMs: 25_000,
+  drainTimeoutMs: 10_000,
+  authTimeoutMs: 5_000,
+  logLevel: "Info",
+  demo: true,
+}
+
+const raw = (name: string) => Config.option(Config.String(name)).pipe(Effect.map(Option.getOrUndefined))
+
+const parsed = <A>(name: string, expected: string, parse: (value: string) => A | undefined, fallback: A) =>
+  Effect.gen(function* () {
+    const value = yield* raw(name)
+    if (value === undefined) return fallback
+    const result = parse(value.trim())
+    if (result === undefined) return yield* new InvalidConfig({ variable: name, expected, got: value })
+    return result
+  })
+
+const intIn = (min: number, max: number) => (value: string) =>
+  /^\d+$/.test(value) && Number(value) >= min && Number(value) <= max ? Number(value) : undefined
+
+const logLevels: ReadonlyArray<LogLevel> = ["Trace", "Debug", "Info", "Warn", "Error"]
+
+export const readGatewaySettings = Effect.gen(function* () {
+  const d = defaultGatewaySettings
+  const secret = yield* raw("HOLDOVER_JWT_SECRET")
+  const jwks = yield* raw("HOLDOVER_JWKS")
+  if (secret === undefined && jwks === undefined)
+    return yield* new InvalidConfig({
+      variable: "HOLDOVER_JWT_SECRET",
+      expected: "a shared secret for HS256 tokens (or HOLDOVER_JWKS: a JWKS file or URL for RS256/ES256)",
+      got: "",
+    })
+  if (secret !== undefined && secret.length < 16)
+    return yield* new InvalidConfig({
+      variable: "HOLDOVER_JWT_SECRET",
+      expected: "at least 16 characters",
+      got: "<redacted>",
+    })
+  const origins = (yield* raw("HOLDOVER_ALLOWED_ORIGINS")) ?? ""
+  return {
+    port: yield* parsed("HOLDOVER_PORT", "a port number 0-65535", intIn(0, 65_535), d.port),
+    host: d.host,
+    jwtSecret: secret === undefined ? undefined : Redacted.make(secret),
+    jwks,
+    allowedOrigins: origins
+      .split(",")
+      .map((origin) => origin.trim().replace(/\/$/, ""))
+      .filter((origin) => origin.length > 0),
+    maxFrameBytes: yield* parsed(
+      "HOLDOVER_MAX_FRAME_BYTES",
+      "a size in bytes (1024 or more)",
+      intIn(1024, 64 * 1024 * 1024),
+      d.maxFrameBytes,
+    ),
+    heartbeatMs: yield* parsed("HOLDOVER_HEARTBEAT", "a duration such as 25s", parseDuration, d.heartbeatMs),
+    drainTimeoutMs: yield* parsed(
+      "HOLDOVER_DRAIN_TIMEOUT",
+      "a duration such as 10s",
+      parseDuration,
+      d.drainTimeoutMs,
+    ),
+    authTimeoutMs: d.authTimeoutMs,
+    logLevel: yield* parsed(
+      "HOLDOVER_LOG_LEVEL",
+      logLevels.join(", "),
+      (value) => logLevels.find((level) => level.toLowerCase() === value.toLowerCase()),
+      d.logLevel,
+    ),
+    demo: d.demo,
+  } satisfies GatewaySettings
+})
+
+export class GatewayConfig extends Context.Service<GatewayConfig, GatewaySettings>()(
+  "holdover/GatewayConfig",
+) {
+  static readonly layer = (overrides: Partial<GatewaySettings> = {}) =>
+    Layer.succeed(GatewayConfig, { ...defaultGatewaySettings, ...overrides })
+
+  static readonly layerConfig = Layer.effect(GatewayConfig, readGatewaySettings)
+}

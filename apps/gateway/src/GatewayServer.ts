@@ -1,0 +1,114 @@
+// The node's HTTP server and its WebSocket endpoint (`ws`, noServer, upgrade on GET /v1/ws).
+//
+// Lifecycle: listening once the layer is built (and logged, one line); when the layer's scope
+// closes (SIGTERM/SIGINT via NodeRuntime.runMain) the node drains: readiness turns false, no
+// new connection is accepted, every session is closed with 1012 (returning its in-flight
+// messages to JetStream), then the listener closes — all within HOLDOVER_DRAIN_TIMEOUT; sockets
+// still open after that are terminated. NATS is drained afterwards by its own layer.
+import { createServer, type IncomingMessage } from "node:http"
+import type { Duplex } from "node:stream"
+import { CloseCode, subprotocol } from "@holdover/protocol"
+import { RecipientQueue } from "@holdover/queue"
+import { Context, Effect, Exit, FiberSet, Layer } from "effect"
+import { WebSocketServer } from "ws"
+import { Auth, type AuthError, type Principal } from "./Auth.ts"
+import { Closed, runConnection } from "./Connection.ts"
+import { GatewayConfig } from "./GatewayConfig.ts"
+import { GatewayState } from "./GatewayState.ts"
+import { bearer, makeHttpApi } from "./HttpApi.ts"
+import { Metrics } from "./Metrics.ts"
+
+export interface GatewayServerShape {
+  /** The bound port (useful with HOLDOVER_PORT=0). */
+  readonly port: number
+}
+
+const reject = (socket: Duplex, status: number, text: string) => {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+}
+
+export class GatewayServer extends Context.Service<GatewayServer, GatewayServerShape>()(
+  "holdover/GatewayServer",
+) {
+  static readonly layer = Layer.effect(
+    GatewayServer,
+    Effect.gen(function* () {
+      const config = yield* GatewayConfig
+      const auth = yield* Auth
+      const state = yield* GatewayState
+      const metrics = yield* Metrics
+      const queue = yield* RecipientQueue
+      const api = yield* makeHttpApi
+      const connections = yield* FiberSet.make<unknown, unknown>()
+      const runInSet = yield* FiberSet.runtime(connections)<GatewayConfig | Auth | RecipientQueue | Metrics>()
+
+      const wss = new WebSocketServer({
+        noServer: true,
+        maxPayload: config.maxFrameBytes,
+        clientTracking: true,
+        handleProtocols: (protocols) => (protocols.has(subprotocol) ? subprotocol : false),
+      })
+      wss.on("error", (error) =>
+        Effect.runFork(Effect.logError("websocket server error", { error: error.message })),
+      )
+
+      const originAllowed = (origin: string | undefined) =>
+        origin === undefined ||
+        config.allowedOrigins.includes("*") ||
+        config.allowedOrigins.includes(origin.replace(/\/$/, ""))
+
+      const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+        socket.on("error", () => undefined)
+        const path = new URL(request.url ?? "/", "http://gateway").pathname
+        if (path !== "/v1/ws") return reject(socket, 404, "Not Found")
+        if (state.draining) return reject(socket, 503, "Service Unavailable")
+        const offered = (request.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim())
+        const refuse = !offered.includes(subprotocol)
+          ? new Closed({ code: CloseCode.ProtocolViolation, reason: `offer the subprotocol ${subprotocol}` })
+          : !originAllowed(request.headers.origin)
+            ? new Closed({ code: CloseCode.Forbidden, reason: "origin not allowed" })
+            : undefined
+        const token = bearer(request.headers.authorization)
+        const start = (preAuth: Exit.Exit<Principal, AuthError> | undefined) =>
+          wss.handleUpgrade(request, socket, head, (ws) => {
+            runInSet(Effect.scoped(runConnection({ ws, preAuth, refuse })))
+          })
+        if (token === undefined || refuse) return start(undefined)
+        Effect.runPromise(Effect.exit(auth.verify(token))).then(start, () => start(undefined))
+      }
+
+      const server = createServer({ keepAliveTimeout: 5_000 }, api.handle)
+      server.on("upgrade", onUpgrade)
+      server.on("clientError", (_error, socket) => reject(socket, 400, "Bad Request"))
+      yield* Effect.callback<void, Error>((resume) => {
+        server.once("error", (error) => resume(Effect.fail(error)))
+        server.listen(config.port, config.host, () => resume(Effect.void))
+      }).pipe(Effect.orDie)
+      const address = server.address()
+      const port = typeof address === "object" && address ? address.port : config.port
+
+      metrics.natsConnected.set(queue.isAvailable() ? 1 : 0)
+      const gauge = setInterval(() => metrics.natsConnected.set(queue.isAvailable() ? 1 : 0), 1_000)
+      gauge.unref()
+
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          clearInterval(gauge)
+          state.draining = true
+          yield* Effect.logInfo("draining", { connections: wss.clients.size })
+          server.close()
+          // Interrupting a connection closes its socket with 1012 and ends its session.
+          yield* FiberSet.clear(connections).pipe(
+            Effect.timeoutOrElse({ duration: config.drainTimeoutMs, orElse: () => Effect.void }),
+          )
+          for (const ws of wss.clients) ws.terminate()
+          wss.close()
+          server.closeAllConnections()
+          yield* Effect.logInfo("drained")
+        }),
+      )
+      yield* Effect.logInfo(`Holdover gateway listening on http://${config.host}:${port}`, { port })
+      return GatewayServer.of({ port })
+    }),
+  )
+}

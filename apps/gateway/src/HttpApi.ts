@@ -1,0 +1,217 @@
+// The HTTP side of a gateway node (PROTOCOL.md "HTTP"): producer calls, queue inspection and
+// purge, health, readiness, metrics, the OpenAPI document and, in development, the demo page.
+// Each request runs as an Effect; every failure is answered with the contract's error body.
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { BatchRequest, MessageRequest, type ErrorBody } from "@holdover/protocol"
+import { RecipientQueue, type EnqueueResult, type QueueError } from "@holdover/queue"
+import { Context, Effect, Schema } from "effect"
+import { apiError, fromSchemaError, statusOf, toErrorBody, type AnyError } from "./ApiError.ts"
+import { Auth, mayPublishTo, requireScope, type Principal } from "./Auth.ts"
+import { DemoPage } from "./DemoPage.ts"
+import { GatewayState } from "./GatewayState.ts"
+import { Metrics } from "./Metrics.ts"
+import { openApiDocument } from "./OpenApi.ts"
+
+const decodeMessage = Schema.decodeUnknownExit(MessageRequest)
+const decodeBatch = Schema.decodeUnknownExit(BatchRequest)
+
+export const resultBody = (result: EnqueueResult) =>
+  result._tag === "Queued"
+    ? { id: result.id, status: "queued" as const, priority: result.priority, expiresAt: result.expiresAt }
+    : { id: result.id, status: "dropped" as const, reason: "QUEUE_FULL" as const }
+
+interface Reply {
+  readonly status: number
+  readonly body: unknown
+  readonly headers?: Record<string, string>
+}
+
+const json = (status: number, body: unknown, headers?: Record<string, string>): Reply =>
+  headers ? { status, body, headers } : { status, body }
+
+const errorReply = (error: AnyError): Reply => {
+  const body = toErrorBody(error)
+  const status = statusOf(body)
+  return json(status, { error: body }, status === 503 ? { "Retry-After": "1" } : undefined)
+}
+
+const readBody = (request: IncomingMessage, limit: number) =>
+  Effect.callback<Buffer, ReturnType<typeof apiError>>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        resume(Effect.fail(apiError("MESSAGE_TOO_LARGE", `request body over ${limit} bytes`)))
+        request.resume()
+        return
+      }
+      chunks.push(chunk)
+    })
+    request.on("end", () => resume(Effect.succeed(Buffer.concat(chunks))))
+    request.on("error", (error) =>
+      resume(Effect.fail(apiError("INVALID_MESSAGE", `cannot read body: ${error.message}`))),
+    )
+  })
+
+const parseJson = (buffer: Buffer) =>
+  Effect.try({
+    try: () => JSON.parse(buffer.toString("utf8")) as unknown,
+    catch: () => apiError("INVALID_MESSAGE", "the body is not valid JSON"),
+  })
+
+export const bearer = (header: string | undefined): string | undefined => {
+  const match = /^Bearer\s+(.+)$/i.exec(header ?? "")
+  return match?.[1]?.trim()
+}
+
+export class HttpApi extends Context.Service<
+  HttpApi,
+  { readonly handle: (request: IncomingMessage, response: ServerResponse) => void }
+>()("holdover/HttpApi") {}
+
+export const makeHttpApi = Effect.gen(function* () {
+  const queue = yield* RecipientQueue
+  const auth = yield* Auth
+  const metrics = yield* Metrics
+  const state = yield* GatewayState
+  const demo = yield* DemoPage
+  const context = yield* Effect.context<never>()
+  const run = Effect.runForkWith(context)
+  const maxMessageBytes = state.maxMessageBytes
+
+  const authenticate = (request: IncomingMessage): Effect.Effect<Principal, AnyError> =>
+    Effect.suspend((): Effect.Effect<Principal, AnyError> => {
+      const token = bearer(request.headers.authorization)
+      return token === undefined
+        ? Effect.fail(apiError("UNAUTHORIZED", "missing Authorization: Bearer token"))
+        : auth.verify(token)
+    })
+
+  const enqueueOne = (principal: Principal, input: unknown, path: string) =>
+    Effect.gen(function* () {
+      const decoded = decodeMessage(input)
+      if (decoded._tag === "Failure") {
+        const cause = decoded.cause
+        const failure = cause.reasons.find((reason) => reason._tag === "Fail")
+        return yield* failure && failure._tag === "Fail"
+          ? Effect.fail(fromSchemaError("INVALID_MESSAGE", failure.error, path))
+          : Effect.fail(apiError("INVALID_MESSAGE", "invalid message", path || undefined))
+      }
+      const message = decoded.value
+      yield* mayPublishTo(principal, message.to)
+      const result = yield* queue.enqueue(message.to, message.payload, {
+        priority: message.priority,
+        ttlMs: message.ttlMs,
+        id: message.id,
+        producer: principal.sub,
+      })
+      if (result._tag === "Queued" && !result.duplicate) metrics.enqueued.inc({ priority: result.priority })
+      if (result._tag === "Dropped") metrics.dropped.inc({ priority: result.priority })
+      return result
+    }).pipe(
+      Effect.tapError((error: AnyError) =>
+        Effect.sync(() => metrics.rejected.inc({ code: toErrorBody(error).code })),
+      ),
+    )
+
+  const route = (request: IncomingMessage): Effect.Effect<Reply, AnyError> => {
+    const url = new URL(request.url ?? "/", "http://gateway")
+    const method = request.method ?? "GET"
+    const path = url.pathname
+    if (path === "/healthz") return Effect.succeed(json(200, { status: "ok" }))
+    if (path === "/readyz") {
+      const ready = state.isReady()
+      return Effect.succeed(
+        json(ready ? 200 : 503, {
+          status: ready ? "ready" : state.draining ? "draining" : "not ready",
+          nats: queue.isAvailable(),
+        }),
+      )
+    }
+    if (path === "/metrics")
+      return Effect.promise(() => metrics.registry.metrics()).pipe(
+        Effect.map((text) => json(200, text, { "Content-Type": metrics.registry.contentType })),
+      )
+    if (path === "/v1/openapi.json") return Effect.succeed(json(200, openApiDocument()))
+    if (path === "/demo" || path.startsWith("/demo/")) return demo.serve(path)
+
+    if (path === "/v1/messages" || path === "/v1/messages/batch") {
+      if (method !== "POST") return Effect.fail(apiError("NOT_FOUND", `use POST ${path}`))
+      const batch = path.endsWith("/batch")
+      return Effect.gen(function* () {
+        const principal = yield* authenticate(request)
+        yield* requireScope(principal, "publish")
+        const body = yield* readBody(
+          request,
+          batch ? 1000 * (maxMessageBytes + 1024) : maxMessageBytes + 16 * 1024,
+        )
+        const input = yield* parseJson(body)
+        if (!batch) return json(202, resultBody(yield* enqueueOne(principal, input, "")))
+        const decoded = decodeBatch(input)
+        if (decoded._tag === "Failure")
+          return yield* Effect.fail(
+            apiError("INVALID_MESSAGE", 'the body must be {"messages":[…up to 1000…]}', "messages"),
+          )
+        const results = yield* Effect.forEach(decoded.value.messages, (message, i) =>
+          enqueueOne(principal, message, `messages.${i}`).pipe(
+            Effect.map(resultBody),
+            Effect.catch((error: AnyError) => Effect.succeed({ error: toErrorBody(error) as ErrorBody })),
+          ),
+        )
+        return json(200, { results })
+      })
+    }
+
+    const queueRoute = /^\/v1\/recipients\/([^/]+)\/queue$/.exec(path)
+    if (queueRoute) {
+      let recipient: string
+      try {
+        recipient = decodeURIComponent(queueRoute[1] ?? "")
+      } catch {
+        return Effect.fail(
+          apiError("INVALID_MESSAGE", "the recipient id is not valid percent-encoding", "recipient"),
+        )
+      }
+      return Effect.gen(function* () {
+        const principal = yield* authenticate(request)
+        yield* requireScope(principal, "admin")
+        if (method === "GET") {
+          const [depth, online] = yield* Effect.all([queue.depth(recipient), queue.isOnline(recipient)], {
+            concurrency: 2,
+          })
+          return json(200, { recipient, depth, online })
+        }
+        if (method === "DELETE") return json(200, { purged: yield* queue.purge(recipient) })
+        return yield* Effect.fail(apiError("NOT_FOUND", "use GET or DELETE"))
+      })
+    }
+    return Effect.fail(apiError("NOT_FOUND", `no route for ${method} ${path}`))
+  }
+
+  const send = (response: ServerResponse, reply: Reply) => {
+    if (response.headersSent) return
+    const text = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body)
+    response.writeHead(reply.status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": Buffer.byteLength(text),
+      ...reply.headers,
+    })
+    response.end(text)
+  }
+
+  const handle = (request: IncomingMessage, response: ServerResponse) => {
+    run(
+      route(request).pipe(
+        Effect.catch((error: AnyError | QueueError) => Effect.succeed(errorReply(error))),
+        Effect.catchDefect((defect) =>
+          Effect.logError("request failed", { defect: String(defect) }).pipe(
+            Effect.as(json(500, { error: { code: "INTERNAL", message: "internal error" } })),
+          ),
+        ),
+        Effect.map((reply) => send(response, reply)),
+      ),
+    )
+  }
+  return HttpApi.of({ handle })
+})
