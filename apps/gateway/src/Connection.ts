@@ -53,6 +53,12 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
     if (!Queue.offerUnsafe(inbox, data.toString())) ws.close(CloseCode.RateLimited, "too many frames")
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => metrics.connections.dec()))
+  // Interrupted (drain): tell the client to come back at once, elsewhere.
+  yield* Effect.addFinalizer(() =>
+    Deferred.isDoneUnsafe(socketClosed) || ws.readyState !== ws.OPEN
+      ? Effect.void
+      : close(CloseCode.Restarting, "gateway restarting"),
+  )
 
   const send = (frame: ServerFrame) =>
     Effect.sync(() => ws.readyState === ws.OPEN && ws.send(JSON.stringify(frame)))
@@ -111,6 +117,17 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
         )
       metrics.sessions.inc()
       yield* Effect.addFinalizer(() => Effect.sync(() => metrics.sessions.dec()))
+      // Runs before the session ends: acks that already arrived still count.
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          const pending = yield* Queue.clear(inbox)
+          const ids = pending.flatMap((text) => {
+            const parsed = parseFrame(text)
+            return parsed._tag === "Frame" && parsed.frame.type === "ack" ? parsed.frame.ids : []
+          })
+          if (ids.length > 0) metrics.acked.inc(yield* session.ack(ids))
+        }),
+      )
       yield* send({
         type: "welcome",
         session: session.id,

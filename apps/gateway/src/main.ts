@@ -2,7 +2,7 @@
 // node's layers launched until SIGTERM/SIGINT, which drain it (NodeRuntime.runMain).
 import { NodeRuntime } from "@effect/platform-node"
 import { NatsConnection, QueueConfig } from "@holdover/queue"
-import { Effect, Layer } from "effect"
+import { Cause, Effect, Exit, Layer } from "effect"
 import { gatewayLayer, jsonLogging } from "./Gateway.ts"
 import { GatewayConfig, readGatewaySettings } from "./GatewayConfig.ts"
 
@@ -17,4 +17,8 @@ const main = Effect.gen(function* () {
   Effect.provide(jsonLogging("Info")),
 )
 
-NodeRuntime.runMain(main, { disableErrorReporting: true })
+// A drain started by SIGTERM/SIGINT is a clean stop: exit 0. Anything else that ends the node is a failure.
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1),
+})

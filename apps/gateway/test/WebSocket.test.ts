@@ -55,10 +55,14 @@ describe("WebSocket sessions (real gateway processes, real nats-server, real ws 
     await post(a, alice, "live", { priority: "high" })
     expect((await socket.messages(1))[0]?.["payload"]).toBe("live")
     await waitUntil("the acks empty the queue", async () => {
-      const depth = (await http(a.url, "GET", `/v1/recipients/${alice}/queue`, { token: producer })).body["depth"]
+      const depth = (await http(a.url, "GET", `/v1/recipients/${alice}/queue`, { token: producer })).body[
+        "depth"
+      ]
       return depth.critical + depth.high + depth.normal + depth.low === 0
     })
-    expect((await http(a.url, "GET", `/v1/recipients/${alice}/queue`, { token: producer })).body["online"]).toBe(true)
+    expect(
+      (await http(a.url, "GET", `/v1/recipients/${alice}/queue`, { token: producer })).body["online"],
+    ).toBe(true)
     socket.ws.close(1000)
     expect((await socket.closed).code).toBe(1000)
   })
@@ -99,7 +103,12 @@ describe("WebSocket sessions (real gateway processes, real nats-server, real ws 
     const eve = unique("eve")
     const socket = await connect(a.wsUrl, { token: await token(eve) })
     await socket.next((f) => f.type === "welcome")
-    for (const bad of ["not json", JSON.stringify({ type: "subscribe" }), JSON.stringify({ type: "ack", ids: "x" }), JSON.stringify([1])]) {
+    for (const bad of [
+      "not json",
+      JSON.stringify({ type: "subscribe" }),
+      JSON.stringify({ type: "ack", ids: "x" }),
+      JSON.stringify([1]),
+    ]) {
       socket.send(bad)
       expect(await socket.next()).toMatchObject({ type: "error", code: "INVALID_FRAME" })
     }
@@ -130,7 +139,15 @@ describe("WebSocket sessions (real gateway processes, real nats-server, real ws 
     const henry = unique("henry")
     const socket = await connect(a.wsUrl, { token: await token(gina) })
     await socket.next((f) => f.type === "welcome")
-    socket.send({ type: "send", ref: "c1", to: henry, priority: "high", ttlMs: 60_000, id: "k1", payload: { hi: 1 } })
+    socket.send({
+      type: "send",
+      ref: "c1",
+      to: henry,
+      priority: "high",
+      ttlMs: 60_000,
+      id: "k1",
+      payload: { hi: 1 },
+    })
     expect(await socket.next()).toEqual({ type: "sent", ref: "c1", id: "k1", status: "queued" })
     socket.send({ type: "send", ref: "c2", to: henry, priority: "low", ttlMs: 99_999_999, payload: 1 })
     expect(await socket.next()).toMatchObject({ type: "error", code: "INVALID_MESSAGE", ref: "c2" })
@@ -139,7 +156,11 @@ describe("WebSocket sessions (real gateway processes, real nats-server, real ws 
     receiveOnly.send({ type: "send", ref: "c3", to: henry, payload: 1 })
     expect(await receiveOnly.next()).toMatchObject({ type: "error", code: "FORBIDDEN", ref: "c3" })
     const henrySocket = await connect(b.wsUrl, { token: await token(henry) })
-    expect((await henrySocket.messages(1))[0]).toMatchObject({ id: "k1", payload: { hi: 1 }, priority: "high" })
+    expect((await henrySocket.messages(1))[0]).toMatchObject({
+      id: "k1",
+      payload: { hi: 1 },
+      priority: "high",
+    })
     for (const s of [socket, receiveOnly, henrySocket]) s.ws.close()
   })
 
