@@ -15,7 +15,8 @@ import {
   type Priority,
   type PriorityCounts,
 } from "@holdover/protocol"
-import { Context, Effect, Layer, Schedule, Stream, type Scope } from "effect"
+import { Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 import { envelopeHeaders, Header, type Delivery } from "./Envelope.ts"
 import { NatsConnection } from "./NatsConnection.ts"
 import { QueueConfig } from "./QueueConfig.ts"
@@ -71,6 +72,19 @@ export const publishRetry = Schedule.exponential("50 millis").pipe(
   Schedule.upTo({ times: 3 }),
 )
 
+/**
+ * The publish circuit breaker: 5 consecutive publishes that JetStream did not answer (timeouts,
+ * lost connection) open it; while open, producers get Unavailable at once instead of piling up;
+ * after 2 s one probe is let through (half-open) and a success closes it.
+ */
+export const publishBreaker = {
+  tripPolicy: CircuitBreaker.consecutive(5),
+  openDuration: "2 seconds",
+} as const
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
+  Exit.isFailure(exit) ? exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
+
 const invalid = (path: string, message: string) => queueError({ _tag: "InvalidMessage", path }, message)
 
 const checkRecipient = (recipient: string, path: string) =>
@@ -106,6 +120,9 @@ function make() {
     const settings = yield* QueueConfig
     yield* reconcile()
     const { js, jsm } = conn
+    const breaker = yield* CircuitBreaker.make(publishBreaker).pipe(
+      Effect.provide(CircuitBreaker.layerStoreMemory()),
+    )
 
     const ensureConnected = Effect.suspend(() =>
       conn.isConnected()
@@ -167,7 +184,25 @@ function make() {
           schedule: publishRetry,
           while: (cause) => apiCode(cause) === undefined && conn.isConnected(),
         }),
-        Effect.catch((cause) => Effect.succeed({ failed: cause } as const)),
+        breaker.execute({
+          key: "publish",
+          // JetStream answering (even "full") is health; no answer is a failure.
+          classify: (exit) =>
+            Exit.isSuccess(exit) || apiCode(failureOf(exit)) !== undefined
+              ? CircuitBreaker.success
+              : CircuitBreaker.failure(),
+        }),
+        Effect.catch((cause) =>
+          Effect.succeed({
+            failed:
+              cause instanceof CircuitBreaker.CircuitBreakerError
+                ? queueError(
+                    { _tag: "Unavailable" },
+                    "JetStream is not answering; publishing is paused (circuit open)",
+                  )
+                : cause,
+          } as const),
+        ),
       )
       if ("failed" in ack) {
         const cause = ack.failed
