@@ -1,0 +1,42 @@
+import type { RunningNats } from "@holdover/local-nats"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { gateway, nats } from "./support.ts"
+
+describe("start-up configuration", () => {
+  let server: RunningNats
+  beforeAll(async () => {
+    server = await nats()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it.each([
+    ["HOLDOVER_HIGH_MAX_AGE", "soon", "a duration"],
+    ["HOLDOVER_LOW_CAPACITY", "-3", "a positive integer"],
+    ["HOLDOVER_NORMAL_OVERFLOW", "drop_random", "drop_oldest, drop_newest or reject"],
+    ["HOLDOVER_STREAM_REPLICAS", "2", "1 or 3"],
+    ["HOLDOVER_PORT", "http", "a port number"],
+    ["HOLDOVER_MAX_FRAME_BYTES", "12", "a size in bytes"],
+    ["HOLDOVER_JWT_SECRET", "short", "at least 16 characters"],
+  ])(
+    "stops start-up on a bad %s, naming the variable and what it expected",
+    async (variable, value, expected) => {
+      const error = await gateway(server, { [variable]: value }).then(
+        (node) => node.stop().then(() => new Error("started")),
+        (error: Error) => error,
+      )
+      expect(error.message).toContain("exited (1)")
+      expect(error.message).toContain(`${variable}: expected ${expected}`)
+    },
+  )
+
+  it("refuses to start without any way to verify tokens", async () => {
+    const error = await gateway(server, { HOLDOVER_JWT_SECRET: "" }).then(
+      () => new Error("started"),
+      (error: Error) => error,
+    )
+    expect(error.message).toContain("HOLDOVER_JWT_SECRET")
+    expect(error.message).toContain("HOLDOVER_JWKS")
+  })
+})
