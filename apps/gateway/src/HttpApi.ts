@@ -13,6 +13,7 @@ import { Metrics } from "./Metrics.ts"
 import { openApiDocument } from "./OpenApi.ts"
 
 const decodeMessage = Schema.decodeUnknownExit(MessageRequest)
+const gatewayVersion = "0.1.0"
 const decodeBatch = Schema.decodeUnknownExit(BatchRequest)
 
 export const resultBody = (result: EnqueueResult) =>
@@ -162,6 +163,18 @@ export const makeHttpApi = Effect.gen(function* () {
         return json(200, { results })
       })
     }
+
+    if (path === "/v1/status")
+      return Effect.gen(function* () {
+        const principal = yield* authenticate(request)
+        yield* requireScope(principal, "admin")
+        const nats = yield* queue.status()
+        return json(200, {
+          gateway: { ready: state.isReady(), draining: state.draining, version: gatewayVersion },
+          nats: { connected: nats.connected, version: nats.serverVersion },
+          streams: nats.streams,
+        })
+      })
 
     const queueRoute = /^\/v1\/recipients\/([^/]+)\/queue$/.exec(path)
     if (queueRoute) {

@@ -99,6 +99,17 @@ export const openApiDocument = (): unknown => {
           responses: { "200": { description: '{"purged":N}' } },
         },
       },
+      "/v1/status": {
+        get: {
+          summary:
+            "Gateway readiness, NATS connection and server version, the four streams with their state and policy (scope admin)",
+          responses: {
+            "200": { description: "status" },
+            "401": errorResponse("UNAUTHORIZED"),
+            "403": errorResponse("FORBIDDEN"),
+          },
+        },
+      },
       "/healthz": {
         get: { security: [], summary: "Process alive", responses: { "200": { description: "ok" } } },
       },

@@ -202,6 +202,25 @@ describe("HTTP API (a real gateway process over a real nats-server)", () => {
     }
   })
 
+  it("reports NATS and stream health with the policy of each priority to admins", async () => {
+    const status = await http(node.url, "GET", "/v1/status", { token: admin })
+    expect(status.status).toBe(200)
+    expect(status.body).toMatchObject({
+      gateway: { ready: true, draining: false },
+      nats: { connected: true, version: "2.9.10" },
+    })
+    const streams = status.body["streams"] as Array<Record<string, any>>
+    expect(streams.map((s) => [s["stream"], s["policy"]["overflow"], s["policy"]["capacity"]])).toEqual([
+      ["HOLDOVER_CRITICAL", "reject", 2],
+      ["HOLDOVER_HIGH", "drop_oldest", 1000],
+      ["HOLDOVER_NORMAL", "drop_oldest", 1000],
+      ["HOLDOVER_LOW", "drop_newest", 2],
+    ])
+    expect((await http(node.url, "GET", "/v1/status", { token: await token("r", ["receive"]) })).status).toBe(
+      403,
+    )
+  })
+
   it("serves health, readiness, metrics and the OpenAPI document", async () => {
     expect((await http(node.url, "GET", "/healthz")).status).toBe(200)
     expect(await http(node.url, "GET", "/readyz")).toMatchObject({ status: 200, body: { status: "ready" } })

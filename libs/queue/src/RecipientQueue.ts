@@ -19,7 +19,7 @@ import { Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effe
 import { CircuitBreaker } from "effect/persistence"
 import { envelopeHeaders, Header, type Delivery } from "./Envelope.ts"
 import { NatsConnection } from "./NatsConnection.ts"
-import { QueueConfig } from "./QueueConfig.ts"
+import { QueueConfig, type PriorityPolicy } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
 import { presenceSubject, Session, type SessionEnd, type SessionStats } from "./Session.ts"
 import { ApiCode, apiCode, reconcile, streamName, subjectFor, unavailable } from "./Topology.ts"
@@ -60,6 +60,29 @@ export interface RecipientSession {
   readonly ended: Effect.Effect<SessionEnd>
   readonly end: Effect.Effect<void>
   readonly stats: () => SessionStats
+}
+
+export interface StreamStatus {
+  readonly priority: Priority
+  readonly stream: string
+  readonly messages: number
+  readonly bytes: number
+  readonly consumers: number
+  readonly replicas: number
+  readonly policy: PriorityPolicy
+  /** Cluster leader and replicas with their health, when JetStream runs clustered. */
+  readonly cluster:
+    | {
+        readonly leader?: string
+        readonly replicas: ReadonlyArray<{ name: string; current: boolean; lagging: number }>
+      }
+    | undefined
+}
+
+export interface QueueStatus {
+  readonly connected: boolean
+  readonly serverVersion: string
+  readonly streams: ReadonlyArray<StreamStatus>
 }
 
 export interface OpenOptions {
@@ -106,6 +129,8 @@ export class RecipientQueue extends Context.Service<
       recipient: string,
       options?: OpenOptions,
     ) => Effect.Effect<RecipientSession, QueueError, Scope.Scope>
+    /** JetStream health: connection, server version, and the four streams with their policies. */
+    readonly status: () => Effect.Effect<QueueStatus, QueueError>
     /** Whether a delivery session of the recipient is open anywhere in the cluster. */
     readonly isOnline: (recipient: string) => Effect.Effect<boolean, QueueError>
     readonly isAvailable: () => boolean
@@ -315,6 +340,52 @@ function make() {
       )
     })
 
-    return RecipientQueue.of({ enqueue, depth, purge, openSession, isOnline, isAvailable: conn.isConnected })
+    const status = Effect.fn("RecipientQueue.status")(function* () {
+      yield* ensureConnected
+      const streams = yield* Effect.forEach(
+        priorities,
+        (priority) =>
+          Effect.tryPromise({
+            try: () => jsm.streams.info(streamName(settings, priority)),
+            catch: unavailable("cannot read stream state"),
+          }).pipe(
+            Effect.map((info): StreamStatus => ({
+              priority,
+              stream: info.config.name,
+              messages: info.state.messages,
+              bytes: info.state.bytes,
+              consumers: info.state.consumer_count,
+              replicas: info.config.num_replicas,
+              policy: settings.policies[priority],
+              cluster: info.cluster
+                ? {
+                    ...(info.cluster.leader ? { leader: info.cluster.leader } : {}),
+                    replicas: (info.cluster.replicas ?? []).map((peer) => ({
+                      name: peer.name,
+                      current: peer.current,
+                      lagging: peer.lag ?? 0,
+                    })),
+                  }
+                : undefined,
+            })),
+          ),
+        { concurrency: "unbounded" },
+      )
+      return {
+        connected: conn.isConnected(),
+        serverVersion: conn.serverVersion(),
+        streams,
+      } satisfies QueueStatus
+    })
+
+    return RecipientQueue.of({
+      enqueue,
+      depth,
+      purge,
+      openSession,
+      isOnline,
+      status,
+      isAvailable: conn.isConnected,
+    })
   })
 }
