@@ -1,11 +1,12 @@
 // The whole gateway node as one layer: server, HTTP API, auth, metrics, state and the queue,
 // over a NATS connection and configuration supplied by the caller (environment in main.ts,
 // explicit settings in tests).
-import { NatsConnection, QueueConfig, RecipientQueue } from "@holdover/queue"
+import type { NatsConnection, QueueConfig } from "@holdover/queue"
+import { RecipientQueue } from "@holdover/queue"
 import { Layer, Logger, References } from "effect"
 import { Auth } from "./Auth.ts"
 import { DemoPage } from "./DemoPage.ts"
-import { GatewayConfig } from "./GatewayConfig.ts"
+import type { GatewayConfig } from "./GatewayConfig.ts"
 import { GatewayServer } from "./GatewayServer.ts"
 import { GatewayState } from "./GatewayState.ts"
 import { Metrics } from "./Metrics.ts"

@@ -10,7 +10,7 @@ describe("tokens signed with RS256/ES256 keys from a JWKS file", () => {
   let server: RunningNats
   let node: RunningGateway
   let dir: string
-  const keys: Record<string, CryptoKey> = {}
+  const keys: Record<string, Awaited<ReturnType<typeof generateKeyPair>>["privateKey"]> = {}
 
   const sign = (
     alg: "RS256" | "ES256",

@@ -1,6 +1,6 @@
 import type { RunningGateway, RunningNats } from "@holdover/local-nats"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { gateway, http, nats, token, unique } from "./support.ts"
+import { gateway, http, nats, token, unique, type Json } from "./support.ts"
 
 describe("HTTP API (a real gateway process over a real nats-server)", () => {
   let server: RunningNats
@@ -159,7 +159,7 @@ describe("HTTP API (a real gateway process over a real nats-server)", () => {
       },
     })
     expect(reply.status).toBe(200)
-    const results = reply.body["results"] as Array<Record<string, any>>
+    const results = reply.body["results"] as Array<Record<string, Json>>
     expect(results).toHaveLength(3)
     expect(results[0]).toMatchObject({ status: "queued", priority: "normal" })
     expect(results[1]).toMatchObject({ error: { code: "INVALID_MESSAGE", path: "messages.1.priority" } })
@@ -209,7 +209,7 @@ describe("HTTP API (a real gateway process over a real nats-server)", () => {
       gateway: { ready: true, draining: false },
       nats: { connected: true, version: "2.9.10" },
     })
-    const streams = status.body["streams"] as Array<Record<string, any>>
+    const streams = status.body["streams"] as Array<Record<string, Json>>
     expect(streams.map((s) => [s["stream"], s["policy"]["overflow"], s["policy"]["capacity"]])).toEqual([
       ["HOLDOVER_CRITICAL", "reject", 2],
       ["HOLDOVER_HIGH", "drop_oldest", 1000],

@@ -8,6 +8,10 @@ import WebSocket from "ws"
 
 export const secret = randomBytes(24).toString("base64url")
 
+/** JSON read off the wire in tests: loosely typed on purpose, assertions check its shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any
+
 let counter = 0
 export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`
 
@@ -53,12 +57,12 @@ export const http = async (
   } catch {
     // not JSON (metrics)
   }
-  return { status: response.status, body: body as Record<string, any>, headers: response.headers }
+  return { status: response.status, body: body as Record<string, Json>, headers: response.headers }
 }
 
 export interface Frame {
   readonly type: string
-  readonly [key: string]: any
+  readonly [key: string]: Json
 }
 
 export interface TestSocket {
