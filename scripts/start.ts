@@ -65,6 +65,7 @@ const gateway = spawn(
       HOLDOVER_NATS_URL: nats.url,
       HOLDOVER_PORT: String(port),
       HOLDOVER_JWT_SECRET: secret,
+    HOLDOVER_DEMO: process.env["HOLDOVER_DEMO"] ?? "on",
       HOLDOVER_ALLOWED_ORIGINS:
         process.env["HOLDOVER_ALLOWED_ORIGINS"] ?? `http://localhost:${port},http://127.0.0.1:${port}`,
     },

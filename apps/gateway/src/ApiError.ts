@@ -10,10 +10,21 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   code: Schema.String,
   message: Schema.String,
   path: Schema.optionalKey(Schema.String),
+  /** Seconds, for a Retry-After header. */
+  retryAfter: Schema.optionalKey(Schema.Number),
 }) {}
 
-export const apiError = (code: ErrorCode, message: string, path?: string): ApiError =>
-  new ApiError(path === undefined ? { code, message } : { code, message, path })
+export const apiError = (code: ErrorCode, message: string, path?: string, retryAfter?: number): ApiError =>
+  new ApiError({
+    code,
+    message,
+    ...(path === undefined ? {} : { path }),
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+  })
+
+/** Seconds a client should wait before retrying, when the error says so. */
+export const retryAfterOf = (error: AnyError): number | undefined =>
+  error._tag === "ApiError" ? error.retryAfter : error._tag === "QueueError" && error.reason._tag === "Unavailable" ? 1 : undefined
 
 export type AnyError = ApiError | AuthError | QueueError
 

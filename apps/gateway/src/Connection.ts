@@ -4,6 +4,7 @@
 // ping/pong, heartbeats. Lifecycle: the connection runs as one fiber; its scope owns the
 // session, so whatever ends it (socket closed, takeover → 4409, token expiry → 4401, drain →
 // 1012, abuse → 4400) returns unacked messages to JetStream for the next session.
+import { randomUUID } from "node:crypto"
 import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
 import { RecipientQueue, type Delivery, type RecipientSession } from "@holdover/queue"
 import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schema } from "effect"
@@ -12,6 +13,7 @@ import { fromSchemaError, toErrorBody, type AnyError } from "./ApiError.ts"
 import { Auth, AuthError, mayPublishTo, type Principal } from "./Auth.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
 import { resultBody } from "./HttpApi.ts"
+import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 
 export class Closed extends Schema.TaggedError<Closed>()("Closed", {
@@ -22,9 +24,12 @@ export class Closed extends Schema.TaggedError<Closed>()("Closed", {
 const decodeFrame = Schema.decodeUnknownExit(ClientFrame)
 const maxBufferedBytes = 1024 * 1024
 const maxInvalidFrames = 20
+const maxOverLimitFrames = 50
 
 export interface ConnectionOptions {
   readonly ws: WebSocket
+  /** The TCP socket under it: its bytesWritten is what went over the wire (after compression). */
+  readonly socket: { readonly bytesWritten: number }
   /** The result of checking an `Authorization: Bearer` header at upgrade, if there was one. */
   readonly preAuth: Exit.Exit<Principal, AuthError> | undefined
   /** Set when the upgrade itself must be refused with a close code (origin, subprotocol). */
@@ -33,6 +38,7 @@ export interface ConnectionOptions {
 
 export const runConnection = Effect.fn("Connection.run")(function* ({
   ws,
+  socket,
   preAuth,
   refuse,
 }: ConnectionOptions) {
@@ -40,6 +46,14 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   const auth = yield* Auth
   const queue = yield* RecipientQueue
   const metrics = yield* Metrics
+  const limits = yield* Limits
+  const connectionId = randomUUID()
+  let wireBytesCounted = 0
+  const countWireBytes = () => {
+    const written = socket.bytesWritten
+    if (written > wireBytesCounted) metrics.wsWireBytes.inc(written - wireBytesCounted)
+    wireBytesCounted = written
+  }
 
   metrics.connections.inc()
   const socketClosed = yield* Deferred.make<number>()
@@ -52,7 +66,12 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
     if (isBinary) return void Queue.offerUnsafe(inbox, "\u0000binary")
     if (!Queue.offerUnsafe(inbox, data.toString())) ws.close(CloseCode.RateLimited, "too many frames")
   })
-  yield* Effect.addFinalizer(() => Effect.sync(() => metrics.connections.dec()))
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      metrics.connections.dec()
+      countWireBytes()
+    }),
+  )
   // Interrupted (drain): tell the client to come back at once, elsewhere.
   yield* Effect.addFinalizer(() =>
     Deferred.isDoneUnsafe(socketClosed) || ws.readyState !== ws.OPEN
@@ -184,6 +203,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   const heartbeats = Effect.gen(function* () {
     for (;;) {
       yield* Effect.sleep(config.heartbeatMs)
+      countWireBytes()
       if (Date.now() - lastPong > config.heartbeatMs * 2) {
         ws.terminate()
         return new Closed({ code: 1006, reason: "no pong from peer" })
@@ -195,9 +215,17 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   const handleFrames = (principal: Principal, session: RecipientSession) =>
     Effect.gen(function* () {
       let invalid = 0
+      let overLimit = 0
       for (;;) {
         const text = yield* Queue.take(inbox)
         lastPong = Date.now() // any frame proves the peer is alive
+        if (!(yield* limits.frame(connectionId))) {
+          yield* send({ type: "error", code: "RATE_LIMITED", message: `over ${config.frameRate} frames/s; frame ignored` })
+          if (++overLimit > maxOverLimitFrames)
+            return new Closed({ code: CloseCode.RateLimited, reason: "sustained frame rate over the limit" })
+          continue
+        }
+        overLimit = 0
         const parsed = parseFrame(text)
         if (parsed._tag === "Invalid") {
           yield* send({ type: "error", code: "INVALID_FRAME", message: parsed.message })
@@ -223,6 +251,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
             const result = yield* Effect.exit(
               Effect.gen(function* () {
                 yield* mayPublishTo(principal, frame.to)
+                yield* limits.publish(principal.sub, 1)
                 return yield* queue.enqueue(frame.to, frame.payload, {
                   priority: frame.priority,
                   ttlMs: frame.ttlMs,

@@ -9,6 +9,7 @@ import { DemoPage } from "./DemoPage.ts"
 import type { GatewayConfig } from "./GatewayConfig.ts"
 import { GatewayServer } from "./GatewayServer.ts"
 import { GatewayState } from "./GatewayState.ts"
+import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 
 export const gatewayLayer = <E1, E2, E3>(
@@ -17,7 +18,8 @@ export const gatewayLayer = <E1, E2, E3>(
   nats: Layer.Layer<NatsConnection, E3>,
 ) =>
   GatewayServer.layer.pipe(
-    Layer.provide(Layer.mergeAll(Auth.layer, DemoPage.layer, Metrics.layer, GatewayState.layer)),
+    Layer.provide(Layer.mergeAll(Auth.layer, DemoPage.layer, Limits.layer, GatewayState.layer)),
+    Layer.provideMerge(Metrics.layer),
     Layer.provideMerge(RecipientQueue.layer),
     Layer.provideMerge(Layer.mergeAll(gatewayConfig, queueConfig)),
     Layer.provideMerge(nats),

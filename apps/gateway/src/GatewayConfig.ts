@@ -21,6 +21,18 @@ export interface GatewaySettings {
   readonly logLevel: LogLevel
   /** Serve the demo page at /demo (development). */
   readonly demo: boolean
+  /** permessage-deflate for clients that offer it, for frames of at least `compressionThreshold` bytes. */
+  readonly compression: boolean
+  readonly compressionThreshold: number
+  /** Per producer `sub`, across HTTP and `send` frames on this node: messages per second and burst. */
+  readonly publishRate: number
+  readonly publishBurst: number
+  /** Per WebSocket connection: frames per second and burst. */
+  readonly frameRate: number
+  readonly frameBurst: number
+  /** Session openings (consumer creations) per second on this node, and how many may wait. */
+  readonly admissionRate: number
+  readonly admissionQueue: number
 }
 
 export const defaultGatewaySettings: GatewaySettings = {
@@ -34,7 +46,15 @@ export const defaultGatewaySettings: GatewaySettings = {
   drainTimeoutMs: 10_000,
   authTimeoutMs: 5_000,
   logLevel: "Info",
-  demo: true,
+  demo: false,
+  compression: true,
+  compressionThreshold: 1024,
+  publishRate: 1_000,
+  publishBurst: 2_000,
+  frameRate: 200,
+  frameBurst: 400,
+  admissionRate: 200,
+  admissionQueue: 5_000,
 }
 
 const raw = (name: string) => Config.option(Config.String(name)).pipe(Effect.map(Option.getOrUndefined))
@@ -99,7 +119,30 @@ export const readGatewaySettings = Effect.gen(function* () {
       (value) => logLevels.find((level) => level.toLowerCase() === value.toLowerCase()),
       d.logLevel,
     ),
-    demo: d.demo,
+    demo: yield* parsed(
+      "HOLDOVER_DEMO",
+      "on or off",
+      (value) => (/^(on|true|1)$/i.test(value) ? true : /^(off|false|0)$/i.test(value) ? false : undefined),
+      d.demo,
+    ),
+    compression: yield* parsed(
+      "HOLDOVER_WS_COMPRESSION",
+      "on or off",
+      (value) => (/^(on|true|1)$/i.test(value) ? true : /^(off|false|0)$/i.test(value) ? false : undefined),
+      d.compression,
+    ),
+    compressionThreshold: yield* parsed(
+      "HOLDOVER_WS_COMPRESSION_THRESHOLD",
+      "a size in bytes",
+      intIn(0, 64 * 1024 * 1024),
+      d.compressionThreshold,
+    ),
+    publishRate: yield* parsed("HOLDOVER_PUBLISH_RATE", "messages per second (a positive integer)", intIn(1, 10_000_000), d.publishRate),
+    publishBurst: yield* parsed("HOLDOVER_PUBLISH_BURST", "a positive integer", intIn(1, 10_000_000), d.publishBurst),
+    frameRate: yield* parsed("HOLDOVER_WS_FRAME_RATE", "frames per second (a positive integer)", intIn(1, 10_000_000), d.frameRate),
+    frameBurst: yield* parsed("HOLDOVER_WS_FRAME_BURST", "a positive integer", intIn(1, 10_000_000), d.frameBurst),
+    admissionRate: yield* parsed("HOLDOVER_SESSION_ADMISSION_RATE", "sessions per second (a positive integer)", intIn(1, 1_000_000), d.admissionRate),
+    admissionQueue: yield* parsed("HOLDOVER_SESSION_ADMISSION_QUEUE", "a positive integer", intIn(1, 10_000_000), d.admissionQueue),
   } satisfies GatewaySettings
 })
 

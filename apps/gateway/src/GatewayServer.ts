@@ -17,6 +17,7 @@ import { Closed, runConnection } from "./Connection.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
 import { GatewayState } from "./GatewayState.ts"
 import { bearer, makeHttpApi } from "./HttpApi.ts"
+import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 
 export interface GatewayServerShape {
@@ -41,13 +42,24 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
       const queue = yield* RecipientQueue
       const api = yield* makeHttpApi
       const connections = yield* FiberSet.make<unknown, unknown>()
-      const runInSet = yield* FiberSet.runtime(connections)<GatewayConfig | Auth | RecipientQueue | Metrics>()
+      const runInSet = yield* FiberSet.runtime(connections)<GatewayConfig | Auth | RecipientQueue | Metrics | Limits>()
 
       const wss = new WebSocketServer({
         noServer: true,
         maxPayload: config.maxFrameBytes,
         clientTracking: true,
         handleProtocols: (protocols) => (protocols.has(subprotocol) ? subprotocol : false),
+        // Small per-connection memory: no context takeover, a bounded window, small frames sent as they are.
+        perMessageDeflate: config.compression
+          ? {
+              threshold: config.compressionThreshold,
+              serverNoContextTakeover: true,
+              clientNoContextTakeover: true,
+              serverMaxWindowBits: 11,
+              concurrencyLimit: 8,
+              zlibDeflateOptions: { memLevel: 7 },
+            }
+          : false,
       })
       wss.on("error", (error) =>
         Effect.runFork(Effect.logError("websocket server error", { error: error.message })),
@@ -72,7 +84,7 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
         const token = bearer(request.headers.authorization)
         const start = (preAuth: Exit.Exit<Principal, AuthError> | undefined) =>
           wss.handleUpgrade(request, socket, head, (ws) => {
-            runInSet(Effect.scoped(runConnection({ ws, preAuth, refuse })))
+            runInSet(Effect.scoped(runConnection({ ws, socket: socket as unknown as { bytesWritten: number }, preAuth, refuse })))
           })
         if (token === undefined || refuse) return start(undefined)
         Effect.runPromise(Effect.exit(auth.verify(token))).then(start, () => start(undefined))
@@ -88,8 +100,14 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
       const address = server.address()
       const port = typeof address === "object" && address ? address.port : config.port
 
-      metrics.natsConnected.set(queue.isAvailable() ? 1 : 0)
-      const gauge = setInterval(() => metrics.natsConnected.set(queue.isAvailable() ? 1 : 0), 1_000)
+      const breakerLevel = { closed: 0, "half-open": 1, open: 2 } as const
+      const sample = () => {
+        metrics.natsConnected.set(queue.isAvailable() ? 1 : 0)
+        metrics.breakerOpen.set(breakerLevel[queue.breakerState()])
+        metrics.pendingPublishes.set(queue.pendingPublishes())
+      }
+      sample()
+      const gauge = setInterval(sample, 1_000)
       gauge.unref()
 
       yield* Effect.addFinalizer(() =>

@@ -5,10 +5,11 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { BatchRequest, MessageRequest, type ErrorBody } from "@holdover/protocol"
 import { RecipientQueue, type EnqueueResult, type QueueError } from "@holdover/queue"
 import { Context, Effect, Schema } from "effect"
-import { apiError, fromSchemaError, statusOf, toErrorBody, type AnyError } from "./ApiError.ts"
+import { apiError, fromSchemaError, retryAfterOf, statusOf, toErrorBody, type AnyError } from "./ApiError.ts"
 import { Auth, mayPublishTo, requireScope, type Principal } from "./Auth.ts"
 import { DemoPage } from "./DemoPage.ts"
 import { GatewayState } from "./GatewayState.ts"
+import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 import { openApiDocument } from "./OpenApi.ts"
 
@@ -33,7 +34,8 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 const errorReply = (error: AnyError): Reply => {
   const body = toErrorBody(error)
   const status = statusOf(body)
-  return json(status, { error: body }, status === 503 ? { "Retry-After": "1" } : undefined)
+  const retryAfter = retryAfterOf(error) ?? (status === 503 ? 1 : undefined)
+  return json(status, { error: body }, retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) })
 }
 
 const readBody = (request: IncomingMessage, limit: number) =>
@@ -77,6 +79,7 @@ export const makeHttpApi = Effect.gen(function* () {
   const metrics = yield* Metrics
   const state = yield* GatewayState
   const demo = yield* DemoPage
+  const limits = yield* Limits
   const context = yield* Effect.context<never>()
   const run = Effect.runForkWith(context)
   const maxMessageBytes = state.maxMessageBytes
@@ -148,12 +151,16 @@ export const makeHttpApi = Effect.gen(function* () {
           batch ? 1000 * (maxMessageBytes + 1024) : maxMessageBytes + 16 * 1024,
         )
         const input = yield* parseJson(body)
-        if (!batch) return json(202, resultBody(yield* enqueueOne(principal, input, "")))
+        if (!batch) {
+          yield* limits.publish(principal.sub, 1)
+          return json(202, resultBody(yield* enqueueOne(principal, input, "")))
+        }
         const decoded = decodeBatch(input)
         if (decoded._tag === "Failure")
           return yield* Effect.fail(
             apiError("INVALID_MESSAGE", 'the body must be {"messages":[…up to 1000…]}', "messages"),
           )
+        yield* limits.publish(principal.sub, decoded.value.messages.length)
         const results = yield* Effect.forEach(decoded.value.messages, (message, i) =>
           enqueueOne(principal, message, `messages.${i}`).pipe(
             Effect.map(resultBody),

@@ -49,6 +49,38 @@ const make = () => {
       help: "1 while connected to NATS",
       registers: [registry],
     }),
+    rateLimited: new Counter({
+      name: "holdover_rate_limited_total",
+      help: "Requests refused by a rate limit, by reason (publish, frames, admission)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    shed: new Counter({
+      name: "holdover_shed_total",
+      help: "Producer requests refused at once because JetStream is failing or this node is saturated",
+      registers: [registry],
+    }),
+    breakerOpen: new Gauge({
+      name: "holdover_publish_breaker_state",
+      help: "Publish circuit breaker: 0 closed, 1 half-open, 2 open",
+      registers: [registry],
+    }),
+    pendingPublishes: new Gauge({ name: "holdover_pending_publishes", help: "Publishes in progress", registers: [registry] }),
+    admissionQueue: new Gauge({
+      name: "holdover_session_admission_queue",
+      help: "Sessions waiting for an admission slot",
+      registers: [registry],
+    }),
+    wsPayloadBytes: new Counter({
+      name: "holdover_ws_payload_bytes_total",
+      help: "Bytes of frames sent to clients before compression",
+      registers: [registry],
+    }),
+    wsWireBytes: new Counter({
+      name: "holdover_ws_wire_bytes_total",
+      help: "Bytes written to client sockets (after permessage-deflate); payload/wire = compression ratio",
+      registers: [registry],
+    }),
     closes: new Counter({
       name: "holdover_ws_closes_total",
       help: "WebSocket closes by close code",

@@ -31,6 +31,10 @@ export interface QueueSettings {
   readonly consumerIdleMs: number
   /** A JetStream call that takes longer fails as Unavailable. */
   readonly requestTimeoutMs: number
+  /** A publish answered slower than this counts as a failure for the circuit breaker. */
+  readonly slowPublishMs: number
+  /** Publishes in progress on one node; beyond it producers get Unavailable at once (load shedding). */
+  readonly maxPendingPublishes: number
 }
 
 const hour = 3_600_000
@@ -50,6 +54,8 @@ export const defaultSettings: QueueSettings = {
   ackWaitMs: 30_000,
   consumerIdleMs: 5_000,
   requestTimeoutMs: 5_000,
+  slowPublishMs: 2_000,
+  maxPendingPublishes: 10_000,
 }
 
 export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
@@ -131,6 +137,18 @@ export const readSettings: Effect.Effect<QueueSettings, InvalidConfig | Config.C
         d.maxMessageBytes,
       ),
       maxInFlight: yield* read("HOLDOVER_MAX_IN_FLIGHT", "a positive integer", positiveInt, d.maxInFlight),
+      slowPublishMs: yield* read(
+        "HOLDOVER_SLOW_PUBLISH",
+        "a duration such as 2s",
+        parseDuration,
+        d.slowPublishMs,
+      ),
+      maxPendingPublishes: yield* read(
+        "HOLDOVER_MAX_PENDING_PUBLISHES",
+        "a positive integer",
+        positiveInt,
+        d.maxPendingPublishes,
+      ),
     }
   },
 )

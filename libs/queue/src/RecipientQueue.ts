@@ -85,6 +85,8 @@ export interface QueueStatus {
   readonly streams: ReadonlyArray<StreamStatus>
 }
 
+export type BreakerState = "closed" | "open" | "half-open"
+
 export interface OpenOptions {
   readonly maxInFlight?: number | undefined
 }
@@ -97,8 +99,9 @@ export const publishRetry = Schedule.exponential("50 millis").pipe(
 
 /**
  * The publish circuit breaker: 5 consecutive publishes that JetStream did not answer (timeouts,
- * lost connection) open it; while open, producers get Unavailable at once instead of piling up;
- * after 2 s one probe is let through (half-open) and a success closes it.
+ * lost connection) or answered slower than `slowPublishMs` open it; while open, producers get
+ * Unavailable at once instead of piling up; after 2 s one probe is let through (half-open) and a
+ * success closes it.
  */
 export const publishBreaker = {
   tripPolicy: CircuitBreaker.consecutive(5),
@@ -134,6 +137,10 @@ export class RecipientQueue extends Context.Service<
     /** Whether a delivery session of the recipient is open anywhere in the cluster. */
     readonly isOnline: (recipient: string) => Effect.Effect<boolean, QueueError>
     readonly isAvailable: () => boolean
+    /** The publish circuit breaker's state, for metrics. */
+    readonly breakerState: () => BreakerState
+    /** Publishes in progress on this node (bounded by maxPendingPublishes). */
+    readonly pendingPublishes: () => number
   }
 >()("holdover/RecipientQueue") {
   static readonly layer = Layer.effect(RecipientQueue, make())
@@ -148,6 +155,16 @@ function make() {
     const breaker = yield* CircuitBreaker.make(publishBreaker).pipe(
       Effect.provide(CircuitBreaker.layerStoreMemory()),
     )
+    let breakerState: BreakerState = "closed"
+    yield* Effect.forkScoped(
+      Stream.runForEach(breaker.transitions, (transition) =>
+        Effect.sync(() => {
+          const to = transition.to
+          breakerState = to === "Open" ? "open" : to === "HalfOpen" ? "half-open" : "closed"
+        }),
+      ),
+    )
+    let pendingPublishes = 0
 
     const ensureConnected = Effect.suspend(() =>
       conn.isConnected()
@@ -203,6 +220,13 @@ function make() {
           }),
         catch: (cause) => cause,
       })
+      if (pendingPublishes >= settings.maxPendingPublishes)
+        return yield* queueError(
+          { _tag: "Unavailable" },
+          `too many publishes in progress on this node (${settings.maxPendingPublishes}); retry shortly`,
+        )
+      pendingPublishes++
+      const started = Date.now()
       const ack = yield* ensureConnected.pipe(
         Effect.andThen(publish),
         Effect.retry({
@@ -213,10 +237,13 @@ function make() {
           key: "publish",
           // JetStream answering (even "full") is health; no answer is a failure.
           classify: (exit) =>
-            Exit.isSuccess(exit) || apiCode(failureOf(exit)) !== undefined
-              ? CircuitBreaker.success
-              : CircuitBreaker.failure(),
+            Date.now() - started > settings.slowPublishMs
+              ? CircuitBreaker.failure()
+              : Exit.isSuccess(exit) || apiCode(failureOf(exit)) !== undefined
+                ? CircuitBreaker.success
+                : CircuitBreaker.failure(),
         }),
+        Effect.ensuring(Effect.sync(() => pendingPublishes--)),
         Effect.catch((cause) =>
           Effect.succeed({
             failed:
@@ -386,6 +413,8 @@ function make() {
       isOnline,
       status,
       isAvailable: conn.isConnected,
+      breakerState: () => breakerState,
+      pendingPublishes: () => pendingPublishes,
     })
   })
 }

@@ -9,6 +9,7 @@ import {
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
+  StoreCompression,
   type StreamConfig,
 } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
@@ -39,9 +40,23 @@ export const streamName = (settings: QueueSettings, priority: Priority): string 
 export const subjectFor = (settings: QueueSettings, priority: Priority, recipient: string): string =>
   `${settings.subjectPrefix}.${priority}.${subjectToken(recipient)}`
 
+/** Whether a nats-server version (e.g. "2.10.3") is at least major.minor. */
+export const atLeast = (version: string, major: number, minor: number): boolean => {
+  const [a = 0, b = 0] = version.split(".").map((part) => Number.parseInt(part, 10))
+  return a > major || (a === major && b >= minor)
+}
+
+export interface ServerFeatures {
+  /** S2 stream compression (nats-server 2.10+). */
+  readonly compression: boolean
+}
+
+export const featuresOf = (serverVersion: string): ServerFeatures => ({ compression: atLeast(serverVersion, 2, 10) })
+
 export const streamConfig = (
   settings: QueueSettings,
   priority: Priority,
+  features: ServerFeatures = { compression: false },
 ): Partial<StreamConfig> & { name: string } => {
   const policy = settings.policies[priority]
   const discardNew = policy.overflow !== "drop_oldest"
@@ -58,6 +73,7 @@ export const streamConfig = (
     discard_new_per_subject: discardNew,
     duplicate_window: nanos(Math.max(settings.duplicateWindowMs, 120_000)),
     allow_direct: true,
+    ...(features.compression ? { compression: StoreCompression.S2 } : {}),
   }
 }
 
@@ -71,14 +87,16 @@ const mutableKeys = [
   "discard_new_per_subject",
   "duplicate_window",
   "allow_direct",
+  "compression",
 ] as const
 
 /** Creates or updates the four streams to match the settings. */
 export const reconcile = Effect.fn("Topology.reconcile")(function* () {
-  const { jsm } = yield* NatsConnection
+  const { jsm, serverVersion } = yield* NatsConnection
   const settings = yield* QueueConfig
+  const features = featuresOf(serverVersion())
   for (const priority of priorities) {
-    const desired = streamConfig(settings, priority)
+    const desired = streamConfig(settings, priority, features)
     const name = desired.name
     const current = yield* Effect.tryPromise({
       try: () => jsm.streams.info(name).then((info) => info.config),
@@ -105,7 +123,9 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
           `retention=workqueue storage=file, which cannot be changed in place. Move its messages elsewhere and ` +
           `delete the stream, or choose another namespace.`,
       )
-    const changed = mutableKeys.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(desired[key]))
+    const changed = mutableKeys.filter(
+      (key) => key in desired && JSON.stringify(current[key]) !== JSON.stringify(desired[key]),
+    )
     if (changed.length === 0) continue
     const update: Partial<StreamConfig> = {}
     for (const key of changed) Object.assign(update, { [key]: desired[key] })
