@@ -1,0 +1,86 @@
+// Test support for the CLI: a nats-server and a real gateway process per test file, and
+// `holdover` itself run as a real process (node bin/holdover.js) with a clean environment,
+// its stdout, stderr and exit code captured.
+import { spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { fileURLToPath } from "node:url"
+import { startGateway, startNats, type RunningGateway, type RunningNats } from "@holdover/local-nats"
+import { inject } from "vitest"
+
+export const secret = randomBytes(24).toString("base64url")
+
+const bin = fileURLToPath(new URL("../bin/holdover.js", import.meta.url))
+
+let counter = 0
+export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`
+
+export interface Stack {
+  readonly nats: RunningNats
+  readonly gateway: RunningGateway
+  readonly stop: () => Promise<void>
+}
+
+export const startStack = async (env: Record<string, string> = {}): Promise<Stack> => {
+  const nats = await startNats(inject("natsLauncher"))
+  const gateway = await startGateway({
+    HOLDOVER_NATS_URL: nats.url,
+    HOLDOVER_JWT_SECRET: secret,
+    HOLDOVER_LOG_LEVEL: "Info",
+    ...env,
+  })
+  return {
+    nats,
+    gateway,
+    stop: async () => {
+      await gateway.stop()
+      await nats.stop()
+    },
+  }
+}
+
+export interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `holdover args…` with only PATH and `env` in its environment; `input` is piped to stdin. */
+export const holdover = (
+  args: ReadonlyArray<string>,
+  options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { PATH: process.env["PATH"] ?? "", ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+    child.stdin.on("error", () => {}) // the command may exit before reading all of stdin
+    child.stdin.end(options.input ?? "")
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(
+        new Error(`holdover ${args.join(" ")} did not finish in time\nstdout: ${stdout}\nstderr: ${stderr}`),
+      )
+    }, options.timeoutMs ?? 20_000)
+    child.on("error", reject)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+
+/** `holdover` against `stack`'s gateway, minting tokens from the shared secret. */
+export const against =
+  (stack: () => Stack) =>
+  (
+    args: ReadonlyArray<string>,
+    options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+  ) =>
+    holdover(args, {
+      ...options,
+      env: { HOLDOVER_URL: stack().gateway.url, HOLDOVER_JWT_SECRET: secret, ...options.env },
+    })
