@@ -53,7 +53,7 @@ export const defaultSettings: QueueSettings = {
   maxInFlight: 256,
   ackWaitMs: 30_000,
   consumerIdleMs: 5_000,
-  requestTimeoutMs: 5_000,
+  requestTimeoutMs: 2_000,
   slowPublishMs: 2_000,
   maxPendingPublishes: 10_000,
 }
@@ -137,6 +137,18 @@ export const readSettings: Effect.Effect<QueueSettings, InvalidConfig | Config.C
         d.maxMessageBytes,
       ),
       maxInFlight: yield* read("HOLDOVER_MAX_IN_FLIGHT", "a positive integer", positiveInt, d.maxInFlight),
+      requestTimeoutMs: yield* read(
+        "HOLDOVER_PUBLISH_TIMEOUT",
+        "a duration such as 2s",
+        parseDuration,
+        d.requestTimeoutMs,
+      ),
+      consumerIdleMs: yield* read(
+        "HOLDOVER_CONSUMER_IDLE",
+        "a duration such as 5s",
+        parseDuration,
+        d.consumerIdleMs,
+      ),
       slowPublishMs: yield* read(
         "HOLDOVER_SLOW_PUBLISH",
         "a duration such as 2s",

@@ -91,10 +91,10 @@ export interface OpenOptions {
   readonly maxInFlight?: number | undefined
 }
 
-/** Retries of a publish that timed out: exponential from 50 ms, jittered, at most 3 more tries. */
+/** Retries of a publish that timed out: exponential from 50 ms, jittered, at most 2 more tries. */
 export const publishRetry = Schedule.exponential("50 millis").pipe(
   Schedule.jittered,
-  Schedule.upTo({ times: 3 }),
+  Schedule.upTo({ times: 2 }),
 )
 
 /**

@@ -162,14 +162,11 @@ export class Session implements AsyncIterable<Delivery> {
         const info = await this.conn.jsm.streams.info(lane.stream, { subjects_filter: lane.subject })
         const count = info.state.subjects?.[lane.subject] ?? 0
         this.pendingAtOpen[lane.priority] = count
+        // Nothing stored means nothing to reset either: a consumer left by a crashed session then
+        // holds nothing unacked; it is reused if a message comes, or expires (inactive_threshold).
         if (count > 0) {
           await this.resetConsumer(lane)
           lane.pending = count
-        } else {
-          // Nothing stored, but a consumer of a crashed session may linger: drop it.
-          await this.conn.jsm.consumers
-            .delete(lane.stream, consumerName(this.recipient))
-            .catch(() => undefined)
         }
       }),
     )
@@ -371,12 +368,9 @@ export class Session implements AsyncIterable<Delivery> {
         lane.consumer = undefined
         lane.idleSince = 0
         await this.settleAcks()
+        // A message stored meanwhile rang the doorbell (lane.rang): the lane then makes a new
+        // consumer on its next turn. Nothing else to do — re-checking here would churn consumers.
         await this.conn.jsm.consumers.delete(lane.stream, consumerName(this.recipient)).catch(() => undefined)
-        // A message may have slipped in between the last fetch and the delete.
-        if (!this.endReason) {
-          lane.rang = true
-          this.wake()
-        }
       }
     }
   }

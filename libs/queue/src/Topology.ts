@@ -51,7 +51,9 @@ export interface ServerFeatures {
   readonly compression: boolean
 }
 
-export const featuresOf = (serverVersion: string): ServerFeatures => ({ compression: atLeast(serverVersion, 2, 10) })
+export const featuresOf = (serverVersion: string): ServerFeatures => ({
+  compression: atLeast(serverVersion, 2, 10),
+})
 
 export const streamConfig = (
   settings: QueueSettings,

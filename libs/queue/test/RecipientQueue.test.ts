@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { priorities } from "@holdover/protocol"
 import { NatsConnection, QueueConfig, RecipientQueue, streamName } from "@holdover/queue"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Fiber, Layer } from "effect"
 import { eventually, queueLayer, take, TestNats, unique } from "./support.ts"
 
 const consumersOf = Effect.gen(function* () {
@@ -25,225 +25,233 @@ const emptyAfter = (recipient: string) =>
     )
   })
 
-layer(queueLayer({ consumerIdleMs: 300 }).pipe(Layer.provide(TestNats.layer)), { excludeTestServices: true })(
-  "RecipientQueue",
-  (it) => {
-    {
-      it.effect(
-        "delivers a message queued while offline on reconnect, with id, payload and timestamps intact",
-        () =>
-          Effect.gen(function* () {
-            const queue = yield* RecipientQueue
-            const alice = unique("alice")
-            const before = Date.now()
-            const queued = yield* queue.enqueue(
-              alice,
-              { text: "hi", n: [1, 2] },
-              { priority: "high", id: "order-42", producer: "shop" },
-            )
-            expect(queued).toMatchObject({
-              _tag: "Queued",
-              id: "order-42",
-              priority: "high",
-              duplicate: false,
-            })
-            expect(yield* queue.depth(alice)).toEqual({ critical: 0, high: 1, normal: 0, low: 0 })
-
-            const [delivery] = yield* Effect.scoped(
-              Effect.gen(function* () {
-                const session = yield* queue.openSession(alice)
-                expect(session.pending).toEqual({ critical: 0, high: 1, normal: 0, low: 0 })
-                return yield* take(session, 1)
-              }),
-            )
-            expect(delivery).toMatchObject({
-              id: "order-42",
-              priority: "high",
-              payload: { text: "hi", n: [1, 2] },
-              producer: "shop",
-              redelivered: false,
-            })
-            const enqueuedAt = Date.parse(delivery!.enqueuedAt)
-            expect(enqueuedAt).toBeGreaterThanOrEqual(before - 5)
-            expect(Date.parse(delivery!.expiresAt) - enqueuedAt).toBe(24 * 3_600_000)
-            if (queued._tag === "Queued") expect(queued.expiresAt).toBe(delivery!.expiresAt)
-            yield* emptyAfter(alice)
-          }),
-      )
-
-      it.effect("keeps FIFO order over many messages, without duplicates", () =>
+layer(queueLayer({ consumerIdleMs: 300 }).pipe(Layer.provideMerge(TestNats.layer)), {
+  excludeTestServices: true,
+})("RecipientQueue", (it) => {
+  {
+    it.effect(
+      "delivers a message queued while offline on reconnect, with id, payload and timestamps intact",
+      () =>
         Effect.gen(function* () {
           const queue = yield* RecipientQueue
-          const bob = unique("bob")
-          const n = 500
-          for (let i = 0; i < n; i++) yield* queue.enqueue(bob, { i })
-          const got = yield* Effect.scoped(
-            Effect.flatMap(queue.openSession(bob, { maxInFlight: 64 }), (session) => take(session, n)),
+          const alice = unique("alice")
+          const before = Date.now()
+          const queued = yield* queue.enqueue(
+            alice,
+            { text: "hi", n: [1, 2] },
+            { priority: "high", id: "order-42", producer: "shop" },
           )
-          expect(got.map((d) => (d.payload as { i: number }).i)).toEqual(
-            Array.from({ length: n }, (_, i) => i),
-          )
-          expect(new Set(got.map((d) => d.id)).size).toBe(n)
-          yield* emptyAfter(bob)
-        }),
-      )
+          expect(queued).toMatchObject({
+            _tag: "Queued",
+            id: "order-42",
+            priority: "high",
+            duplicate: false,
+          })
+          expect(yield* queue.depth(alice)).toEqual({ critical: 0, high: 1, normal: 0, low: 0 })
 
-      it.effect(
-        "replays a mixed backlog critical → high → normal → low, FIFO inside each, including messages that arrive during replay",
-        () =>
-          Effect.gen(function* () {
-            const queue = yield* RecipientQueue
-            const carol = unique("carol")
-            const order = ["low", "normal", "critical", "high", "low", "critical", "normal", "high"] as const
-            for (let i = 0; i < 40; i++)
-              yield* queue.enqueue(
-                carol,
-                { i, p: order[i % order.length] },
-                { priority: order[i % order.length] },
-              )
-
-            const got = yield* Effect.scoped(
-              Effect.gen(function* () {
-                const session = yield* queue.openSession(carol, { maxInFlight: 1 })
-                const first = yield* take(session, 5) // critical ones are under way…
-                // …when new messages of every priority arrive: they take their place in the order.
-                yield* queue.enqueue(carol, { i: 100, p: "low" }, { priority: "low" })
-                yield* queue.enqueue(carol, { i: 101, p: "critical" }, { priority: "critical" })
-                yield* queue.enqueue(carol, { i: 102, p: "high" }, { priority: "high" })
-                return [...first, ...(yield* take(session, 38))]
-              }),
-            )
-            const rank = (p: string) => priorities.indexOf(p as never)
-            const ranks = got.map((d) => rank(d.priority))
-            expect(ranks).toEqual([...ranks].sort((a, b) => a - b))
-            for (const priority of priorities) {
-              const seq = got
-                .filter((d) => d.priority === priority)
-                .map((d) => (d.payload as { i: number }).i)
-              expect(seq).toEqual([...seq].sort((a, b) => a - b))
-            }
-            expect(
-              got
-                .filter((d) => d.priority === "critical")
-                .map((d) => (d.payload as { i: number }).i)
-                .at(-1),
-            ).toBe(101)
-            expect(got.at(-1)?.payload).toEqual({ i: 100, p: "low" })
-            yield* emptyAfter(carol)
-          }),
-      )
-
-      it.effect(
-        "never delivers an expired message, delivers fresh ones, and removes the expired from the stream",
-        () =>
-          Effect.gen(function* () {
-            const queue = yield* RecipientQueue
-            const dave = unique("dave")
-            yield* queue.enqueue(dave, "short-1", { ttlMs: 150 })
-            yield* queue.enqueue(dave, "long", { ttlMs: 60_000 })
-            yield* queue.enqueue(dave, "short-2", { ttlMs: 150, priority: "critical" })
-            yield* Effect.sleep("250 millis") // the short TTLs pass while the recipient is offline
-            const { got, expired } = yield* Effect.scoped(
-              Effect.gen(function* () {
-                const session = yield* queue.openSession(dave)
-                const got = yield* take(session, 1)
-                yield* eventually(
-                  "both expired messages are removed",
-                  Effect.sync(() => session.stats().expired === 2),
-                )
-                return { got, expired: session.stats().expired }
-              }),
-            )
-            expect(got.map((d) => d.payload)).toEqual(["long"])
-            expect(expired).toBe(2)
-            yield* emptyAfter(dave)
-          }),
-      )
-
-      it.effect(
-        "refuses a TTL above the priority's max age, an empty recipient and a payload over the limit",
-        () =>
-          Effect.gen(function* () {
-            const queue = yield* RecipientQueue
-            const eve = unique("eve")
-            const tooLong = yield* Effect.exit(queue.enqueue(eve, 1, { priority: "low", ttlMs: 11 * 60_000 }))
-            expect(Exit.isFailure(tooLong) && JSON.stringify(tooLong.cause)).toContain("InvalidMessage")
-            const failures = yield* Effect.all([
-              Effect.flip(queue.enqueue("", 1)),
-              Effect.flip(queue.enqueue(eve, "x".repeat(70_000))),
-              Effect.flip(queue.enqueue(eve, undefined)),
-            ])
-            expect(failures.map((e) => [e.reason._tag, e.code, e.status])).toEqual([
-              ["InvalidMessage", "INVALID_MESSAGE", 400],
-              ["MessageTooLarge", "MESSAGE_TOO_LARGE", 413],
-              ["InvalidMessage", "INVALID_MESSAGE", 400],
-            ])
-            yield* emptyAfter(eve)
-          }),
-      )
-
-      it.effect("queues a repeated id once and answers with the first result", () =>
-        Effect.gen(function* () {
-          const queue = yield* RecipientQueue
-          const frank = unique("frank")
-          const first = yield* queue.enqueue(frank, { v: 1 }, { id: "same" })
-          const second = yield* queue.enqueue(frank, { v: 2 }, { id: "same" })
-          expect(second).toMatchObject({ _tag: "Queued", id: "same", duplicate: true })
-          if (first._tag === "Queued" && second._tag === "Queued") {
-            expect(second.seq).toBe(first.seq)
-            expect(second.expiresAt).toBe(first.expiresAt)
-          }
-          expect((yield* queue.depth(frank)).normal).toBe(1)
-          const got = yield* Effect.scoped(Effect.flatMap(queue.openSession(frank), (s) => take(s, 1)))
-          expect(got[0]?.payload).toEqual({ v: 1 })
-        }),
-      )
-
-      it.effect("keeps every recipient's messages apart, whatever its id", () =>
-        Effect.gen(function* () {
-          const queue = yield* RecipientQueue
-          const base = unique("iso")
-          const ids = [
-            `${base}.a.b`,
-            `${base}.a.*`,
-            `${base}.>`,
-            `${base} with spaces`,
-            `${base}-🙂-ü`,
-            `${base}.a`,
-            "*",
-            ">",
-            "a".repeat(256),
-          ]
-          for (const id of ids) yield* queue.enqueue(id, { for: id })
-          for (const id of ids) {
-            const got = yield* Effect.scoped(Effect.flatMap(queue.openSession(id), (s) => take(s, 1)))
-            expect(got[0]?.payload).toEqual({ for: id })
-            yield* emptyAfter(id)
-          }
-        }),
-      )
-
-      it.effect("delivers messages that arrive while connected, and holds no consumer while idle", () =>
-        Effect.gen(function* () {
-          const queue = yield* RecipientQueue
-          const gina = unique("gina")
-          yield* Effect.scoped(
+          const [delivery] = yield* Effect.scoped(
             Effect.gen(function* () {
-              const session = yield* queue.openSession(gina)
-              expect(yield* consumersOf).toBe(0)
-              yield* queue.enqueue(gina, "live-1", { priority: "low" })
-              expect((yield* take(session, 1))[0]?.payload).toBe("live-1")
-              yield* eventually(
-                "the drained lane drops its consumer",
-                Effect.map(consumersOf, (n) => n === 0),
-              )
-              yield* queue.enqueue(gina, "live-2", { priority: "critical" })
-              expect((yield* take(session, 1))[0]?.payload).toBe("live-2")
+              const session = yield* queue.openSession(alice)
+              expect(session.pending).toEqual({ critical: 0, high: 1, normal: 0, low: 0 })
+              return yield* take(session, 1)
             }),
           )
-          yield* emptyAfter(gina)
+          expect(delivery).toMatchObject({
+            id: "order-42",
+            priority: "high",
+            payload: { text: "hi", n: [1, 2] },
+            producer: "shop",
+            redelivered: false,
+          })
+          const enqueuedAt = Date.parse(delivery!.enqueuedAt)
+          expect(enqueuedAt).toBeGreaterThanOrEqual(before - 5)
+          expect(Date.parse(delivery!.expiresAt) - enqueuedAt).toBe(24 * 3_600_000)
+          if (queued._tag === "Queued") expect(queued.expiresAt).toBe(delivery!.expiresAt)
+          yield* emptyAfter(alice)
         }),
-      )
-    }
-  },
-)
+    )
+
+    it.effect("keeps FIFO order over many messages, without duplicates", () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const bob = unique("bob")
+        const n = 500
+        for (let i = 0; i < n; i++) yield* queue.enqueue(bob, { i })
+        const got = yield* Effect.scoped(
+          Effect.flatMap(queue.openSession(bob, { maxInFlight: 64 }), (session) => take(session, n)),
+        )
+        expect(got.map((d) => (d.payload as { i: number }).i)).toEqual(Array.from({ length: n }, (_, i) => i))
+        expect(new Set(got.map((d) => d.id)).size).toBe(n)
+        yield* emptyAfter(bob)
+      }),
+    )
+
+    it.effect(
+      "replays a mixed backlog critical → high → normal → low, FIFO inside each, including messages that arrive during replay",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* RecipientQueue
+          const carol = unique("carol")
+          const order = ["low", "normal", "critical", "high", "low", "critical", "normal", "high"] as const
+          for (let i = 0; i < 40; i++)
+            yield* queue.enqueue(
+              carol,
+              { i, p: order[i % order.length] },
+              { priority: order[i % order.length] },
+            )
+
+          const got = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const session = yield* queue.openSession(carol, { maxInFlight: 1 })
+              const first = yield* take(session, 5) // critical ones are under way…
+              // …when new messages of every priority arrive: they take their place in the order.
+              yield* queue.enqueue(carol, { i: 100, p: "low" }, { priority: "low" })
+              yield* queue.enqueue(carol, { i: 101, p: "critical" }, { priority: "critical" })
+              yield* queue.enqueue(carol, { i: 102, p: "high" }, { priority: "high" })
+              return [...first, ...(yield* take(session, 38))]
+            }),
+          )
+          const rank = (p: string) => priorities.indexOf(p as never)
+          const ranks = got.map((d) => rank(d.priority))
+          expect(ranks).toEqual([...ranks].sort((a, b) => a - b))
+          for (const priority of priorities) {
+            const seq = got.filter((d) => d.priority === priority).map((d) => (d.payload as { i: number }).i)
+            expect(seq).toEqual([...seq].sort((a, b) => a - b))
+          }
+          expect(
+            got
+              .filter((d) => d.priority === "critical")
+              .map((d) => (d.payload as { i: number }).i)
+              .at(-1),
+          ).toBe(101)
+          expect(got.at(-1)?.payload).toEqual({ i: 100, p: "low" })
+          yield* emptyAfter(carol)
+        }),
+    )
+
+    it.effect(
+      "never delivers an expired message, delivers fresh ones, and removes the expired from the stream",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* RecipientQueue
+          const dave = unique("dave")
+          yield* queue.enqueue(dave, "short-1", { ttlMs: 150 })
+          yield* queue.enqueue(dave, "long", { ttlMs: 60_000 })
+          yield* queue.enqueue(dave, "short-2", { ttlMs: 150, priority: "critical" })
+          yield* Effect.sleep("250 millis") // the short TTLs pass while the recipient is offline
+          const { got, expired } = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const session = yield* queue.openSession(dave)
+              const got = yield* take(session, 1)
+              yield* eventually(
+                "both expired messages are removed",
+                Effect.sync(() => session.stats().expired === 2),
+              )
+              return { got, expired: session.stats().expired }
+            }),
+          )
+          expect(got.map((d) => d.payload)).toEqual(["long"])
+          expect(expired).toBe(2)
+          yield* emptyAfter(dave)
+        }),
+    )
+
+    it.effect(
+      "refuses a TTL above the priority's max age, an empty recipient and a payload over the limit",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* RecipientQueue
+          const eve = unique("eve")
+          const tooLong = yield* Effect.exit(queue.enqueue(eve, 1, { priority: "low", ttlMs: 11 * 60_000 }))
+          expect(Exit.isFailure(tooLong) && JSON.stringify(tooLong.cause)).toContain("InvalidMessage")
+          const failures = yield* Effect.all([
+            Effect.flip(queue.enqueue("", 1)),
+            Effect.flip(queue.enqueue(eve, "x".repeat(70_000))),
+            Effect.flip(queue.enqueue(eve, undefined)),
+          ])
+          expect(failures.map((e) => [e.reason._tag, e.code, e.status])).toEqual([
+            ["InvalidMessage", "INVALID_MESSAGE", 400],
+            ["MessageTooLarge", "MESSAGE_TOO_LARGE", 413],
+            ["InvalidMessage", "INVALID_MESSAGE", 400],
+          ])
+          yield* emptyAfter(eve)
+        }),
+    )
+
+    it.effect("queues a repeated id once and answers with the first result", () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const frank = unique("frank")
+        const first = yield* queue.enqueue(frank, { v: 1 }, { id: "same" })
+        const second = yield* queue.enqueue(frank, { v: 2 }, { id: "same" })
+        expect(second).toMatchObject({ _tag: "Queued", id: "same", duplicate: true })
+        if (first._tag === "Queued" && second._tag === "Queued") {
+          expect(second.seq).toBe(first.seq)
+          expect(second.expiresAt).toBe(first.expiresAt)
+        }
+        expect((yield* queue.depth(frank)).normal).toBe(1)
+        const got = yield* Effect.scoped(Effect.flatMap(queue.openSession(frank), (s) => take(s, 1)))
+        expect(got[0]?.payload).toEqual({ v: 1 })
+      }),
+    )
+
+    it.effect("keeps every recipient's messages apart, whatever its id", () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const base = unique("iso")
+        const ids = [
+          `${base}.a.b`,
+          `${base}.a.*`,
+          `${base}.>`,
+          `${base} with spaces`,
+          `${base}-🙂-ü`,
+          `${base}.a`,
+          "*",
+          ">",
+          "a".repeat(256),
+        ]
+        for (const id of ids) yield* queue.enqueue(id, { for: id })
+        for (const id of ids) {
+          const got = yield* Effect.scoped(Effect.flatMap(queue.openSession(id), (s) => take(s, 1)))
+          expect(got[0]?.payload).toEqual({ for: id })
+          yield* emptyAfter(id)
+        }
+      }),
+    )
+
+    it.effect("delivers messages that arrive while connected, and holds no consumer while idle", () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const gina = unique("gina")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* queue.openSession(gina)
+            expect(yield* consumersOf).toBe(0)
+            yield* queue.enqueue(gina, "live-1", { priority: "low" })
+            expect((yield* take(session, 1))[0]?.payload).toBe("live-1")
+            // A consumer of the session waits for the next delivery, as a gateway always does.
+            const waiting = yield* Effect.forkChild(take(session, 1))
+            yield* eventually(
+              "the drained lane drops its consumer",
+              Effect.map(consumersOf, (n) => n === 0),
+            )
+            // …and stays without one: an idle session makes no JetStream API calls at all.
+            const server = yield* TestNats
+            const apiCalls = Effect.promise(
+              async () =>
+                ((await (await fetch(`${server.monitorUrl}/jsz`)).json()) as { api: { total: number } }).api
+                  .total,
+            )
+            const before = yield* apiCalls
+            yield* Effect.sleep("1500 millis") // five idle periods (consumerIdleMs 300)
+            expect(yield* apiCalls).toBe(before)
+            expect(yield* consumersOf).toBe(0)
+            yield* queue.enqueue(gina, "live-2", { priority: "critical" })
+            expect((yield* Fiber.join(waiting))[0]?.payload).toBe("live-2")
+          }),
+        )
+        yield* emptyAfter(gina)
+      }),
+    )
+  }
+})

@@ -1,5 +1,13 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { atLeast, defaultSettings, featuresOf, NatsConnection, QueueConfig, reconcile, streamConfig } from "@holdover/queue"
+import {
+  atLeast,
+  defaultSettings,
+  featuresOf,
+  NatsConnection,
+  QueueConfig,
+  reconcile,
+  streamConfig,
+} from "@holdover/queue"
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { Effect } from "effect"
 import { buildQueue, TestNats, unique } from "./support.ts"
@@ -66,12 +74,12 @@ layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
 
 describe("server features", () => {
   it("enables S2 stream compression only on nats-server 2.10 and newer", () => {
-    expect([atLeast("2.9.10", 2, 10), atLeast("2.10.0", 2, 10), atLeast("2.11.4", 2, 10), atLeast("3.0.0", 2, 10)]).toEqual([
-      false,
-      true,
-      true,
-      true,
-    ])
+    expect([
+      atLeast("2.9.10", 2, 10),
+      atLeast("2.10.0", 2, 10),
+      atLeast("2.11.4", 2, 10),
+      atLeast("3.0.0", 2, 10),
+    ]).toEqual([false, true, true, true])
     expect(streamConfig(defaultSettings, "high", featuresOf("2.9.10"))).not.toHaveProperty("compression")
     expect(streamConfig(defaultSettings, "high", featuresOf("2.10.7"))).toMatchObject({ compression: "s2" })
   })
