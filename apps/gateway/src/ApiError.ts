@@ -24,7 +24,11 @@ export const apiError = (code: ErrorCode, message: string, path?: string, retryA
 
 /** Seconds a client should wait before retrying, when the error says so. */
 export const retryAfterOf = (error: AnyError): number | undefined =>
-  error._tag === "ApiError" ? error.retryAfter : error._tag === "QueueError" && error.reason._tag === "Unavailable" ? 1 : undefined
+  error._tag === "ApiError"
+    ? error.retryAfter
+    : error._tag === "QueueError" && error.reason._tag === "Unavailable"
+      ? 1
+      : undefined
 
 export type AnyError = ApiError | AuthError | QueueError
 

@@ -201,6 +201,8 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   let lastPong = Date.now()
   ws.on("pong", () => (lastPong = Date.now()))
   const heartbeats = Effect.gen(function* () {
+    // The clock starts with the session: time spent waiting for admission is not silence.
+    lastPong = Date.now()
     for (;;) {
       yield* Effect.sleep(config.heartbeatMs)
       countWireBytes()
@@ -219,14 +221,25 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
       for (;;) {
         const text = yield* Queue.take(inbox)
         lastPong = Date.now() // any frame proves the peer is alive
+        const parsed = parseFrame(text)
+        // Acks of deliveries in flight are never throttled (they are bounded by maxInFlight and
+        // throttling them would stall the session); every other frame counts against the limit.
+        if (parsed._tag === "Frame" && parsed.frame.type === "ack") {
+          const acked = yield* session.ack(parsed.frame.ids)
+          metrics.acked.inc(acked)
+          if (acked > 0) continue
+        }
         if (!(yield* limits.frame(connectionId))) {
-          yield* send({ type: "error", code: "RATE_LIMITED", message: `over ${config.frameRate} frames/s; frame ignored` })
+          yield* send({
+            type: "error",
+            code: "RATE_LIMITED",
+            message: `over ${config.frameRate} frames/s; frame ignored`,
+          })
           if (++overLimit > maxOverLimitFrames)
             return new Closed({ code: CloseCode.RateLimited, reason: "sustained frame rate over the limit" })
           continue
         }
         overLimit = 0
-        const parsed = parseFrame(text)
         if (parsed._tag === "Invalid") {
           yield* send({ type: "error", code: "INVALID_FRAME", message: parsed.message })
           if (++invalid > maxInvalidFrames)
@@ -241,11 +254,8 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
           case "auth":
             yield* send({ type: "error", code: "INVALID_FRAME", message: "already authenticated" })
             break
-          case "ack": {
-            const acked = yield* session.ack(frame.ids)
-            metrics.acked.inc(acked)
-            break
-          }
+          case "ack":
+            break // applied above
           case "send": {
             const ref = frame.ref
             const result = yield* Effect.exit(

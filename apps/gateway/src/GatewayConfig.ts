@@ -137,12 +137,42 @@ export const readGatewaySettings = Effect.gen(function* () {
       intIn(0, 64 * 1024 * 1024),
       d.compressionThreshold,
     ),
-    publishRate: yield* parsed("HOLDOVER_PUBLISH_RATE", "messages per second (a positive integer)", intIn(1, 10_000_000), d.publishRate),
-    publishBurst: yield* parsed("HOLDOVER_PUBLISH_BURST", "a positive integer", intIn(1, 10_000_000), d.publishBurst),
-    frameRate: yield* parsed("HOLDOVER_WS_FRAME_RATE", "frames per second (a positive integer)", intIn(1, 10_000_000), d.frameRate),
-    frameBurst: yield* parsed("HOLDOVER_WS_FRAME_BURST", "a positive integer", intIn(1, 10_000_000), d.frameBurst),
-    admissionRate: yield* parsed("HOLDOVER_SESSION_ADMISSION_RATE", "sessions per second (a positive integer)", intIn(1, 1_000_000), d.admissionRate),
-    admissionQueue: yield* parsed("HOLDOVER_SESSION_ADMISSION_QUEUE", "a positive integer", intIn(1, 10_000_000), d.admissionQueue),
+    publishRate: yield* parsed(
+      "HOLDOVER_PUBLISH_RATE",
+      "messages per second (a positive integer)",
+      intIn(1, 10_000_000),
+      d.publishRate,
+    ),
+    publishBurst: yield* parsed(
+      "HOLDOVER_PUBLISH_BURST",
+      "a positive integer",
+      intIn(1, 10_000_000),
+      d.publishBurst,
+    ),
+    frameRate: yield* parsed(
+      "HOLDOVER_WS_FRAME_RATE",
+      "frames per second (a positive integer)",
+      intIn(1, 10_000_000),
+      d.frameRate,
+    ),
+    frameBurst: yield* parsed(
+      "HOLDOVER_WS_FRAME_BURST",
+      "a positive integer",
+      intIn(1, 10_000_000),
+      d.frameBurst,
+    ),
+    admissionRate: yield* parsed(
+      "HOLDOVER_SESSION_ADMISSION_RATE",
+      "sessions per second (a positive integer)",
+      intIn(1, 1_000_000),
+      d.admissionRate,
+    ),
+    admissionQueue: yield* parsed(
+      "HOLDOVER_SESSION_ADMISSION_QUEUE",
+      "a positive integer",
+      intIn(1, 10_000_000),
+      d.admissionQueue,
+    ),
   } satisfies GatewaySettings
 })
 

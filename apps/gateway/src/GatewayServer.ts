@@ -17,7 +17,7 @@ import { Closed, runConnection } from "./Connection.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
 import { GatewayState } from "./GatewayState.ts"
 import { bearer, makeHttpApi } from "./HttpApi.ts"
-import { Limits } from "./Limits.ts"
+import type { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 
 export interface GatewayServerShape {
@@ -42,7 +42,9 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
       const queue = yield* RecipientQueue
       const api = yield* makeHttpApi
       const connections = yield* FiberSet.make<unknown, unknown>()
-      const runInSet = yield* FiberSet.runtime(connections)<GatewayConfig | Auth | RecipientQueue | Metrics | Limits>()
+      const runInSet = yield* FiberSet.runtime(connections)<
+        GatewayConfig | Auth | RecipientQueue | Metrics | Limits
+      >()
 
       const wss = new WebSocketServer({
         noServer: true,
@@ -84,7 +86,11 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
         const token = bearer(request.headers.authorization)
         const start = (preAuth: Exit.Exit<Principal, AuthError> | undefined) =>
           wss.handleUpgrade(request, socket, head, (ws) => {
-            runInSet(Effect.scoped(runConnection({ ws, socket: socket as unknown as { bytesWritten: number }, preAuth, refuse })))
+            runInSet(
+              Effect.scoped(
+                runConnection({ ws, socket: socket as unknown as { bytesWritten: number }, preAuth, refuse }),
+              ),
+            )
           })
         if (token === undefined || refuse) return start(undefined)
         Effect.runPromise(Effect.exit(auth.verify(token))).then(start, () => start(undefined))

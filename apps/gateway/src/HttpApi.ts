@@ -35,7 +35,11 @@ const errorReply = (error: AnyError): Reply => {
   const body = toErrorBody(error)
   const status = statusOf(body)
   const retryAfter = retryAfterOf(error) ?? (status === 503 ? 1 : undefined)
-  return json(status, { error: body }, retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) })
+  return json(
+    status,
+    { error: body },
+    retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) },
+  )
 }
 
 const readBody = (request: IncomingMessage, limit: number) =>

@@ -19,7 +19,8 @@ export interface LimitsShape {
   readonly waiting: () => number
 }
 
-const windowFor = (rate: number, burst: number) => `${Math.max(1, Math.round((burst / rate) * 1000))} millis` as const
+const windowFor = (rate: number, burst: number) =>
+  `${Math.max(1, Math.round((burst / rate) * 1000))} millis` as const
 
 export class Limits extends Context.Service<Limits, LimitsShape>()("holdover/Limits") {
   static readonly layer = Layer.effect(
@@ -72,7 +73,9 @@ export class Limits extends Context.Service<Limits, LimitsShape>()("holdover/Lim
       const admit = Effect.gen(function* () {
         if (waiting >= config.admissionQueue) {
           metrics.rateLimited.inc({ reason: "admission" })
-          return yield* Effect.fail(apiError("RATE_LIMITED", "too many sessions are opening; retry with backoff"))
+          return yield* Effect.fail(
+            apiError("RATE_LIMITED", "too many sessions are opening; retry with backoff"),
+          )
         }
         waiting++
         metrics.admissionQueue.set(waiting)
@@ -85,6 +88,8 @@ export class Limits extends Context.Service<Limits, LimitsShape>()("holdover/Lim
             onExceeded: "delay",
           })
           .pipe(
+            // "delay" computes the wait; the caller sleeps it.
+            Effect.flatMap((result) => Effect.sleep(result.delay)),
             Effect.orDie,
             Effect.ensuring(Effect.sync(() => metrics.admissionQueue.set(--waiting))),
           )

@@ -65,7 +65,11 @@ const make = () => {
       help: "Publish circuit breaker: 0 closed, 1 half-open, 2 open",
       registers: [registry],
     }),
-    pendingPublishes: new Gauge({ name: "holdover_pending_publishes", help: "Publishes in progress", registers: [registry] }),
+    pendingPublishes: new Gauge({
+      name: "holdover_pending_publishes",
+      help: "Publishes in progress",
+      registers: [registry],
+    }),
     admissionQueue: new Gauge({
       name: "holdover_session_admission_queue",
       help: "Sessions waiting for an admission slot",

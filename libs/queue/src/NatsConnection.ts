@@ -81,9 +81,21 @@ const make = (options: NatsOptions) =>
 
     let connected = true
     const changes = yield* PubSub.unbounded<boolean>()
+    const services = yield* Effect.context<never>()
+    const log = (message: string, fields: Record<string, unknown>) =>
+      Effect.runForkWith(services)(Effect.logWarning(message, fields))
     yield* Effect.forkScoped(
       Effect.promise(async () => {
         for await (const status of nc.status()) {
+          if (
+            status.type === "disconnect" ||
+            status.type === "reconnect" ||
+            status.type === "slowConsumer" ||
+            status.type === "error"
+          )
+            log(`nats ${status.type}`, {
+              detail: "server" in status ? status.server : "error" in status ? String(status.error) : "",
+            })
           const next =
             status.type === "disconnect" || status.type === "staleConnection"
               ? false
