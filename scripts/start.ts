@@ -2,11 +2,13 @@
 //
 // Finds (or installs, on Debian/Ubuntu as root) nats-server, keeps its data in .data/nats so
 // queued messages survive a restart, keeps a development JWT secret in .data/dev-secret, starts
-// the gateway against them, and prints the URL, a demo token and a first message to send.
+// the gateway against them, and prints the URL, a demo token, a link to the demo page and a first
+// message to send. The demo page's copy of the SDK (a Vite browser bundle) is built first when it
+// is missing or older than the SDK's sources.
 // Ctrl-C (or SIGTERM) stops the gateway (it drains) and then the NATS server.
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { dirname, join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
@@ -43,7 +45,30 @@ const devSecret = (): string => {
   return readFileSync(file, "utf8").trim()
 }
 
+const newestMtime = (dir: string): number =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .reduce((newest, entry) => Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs), 0)
+
+/** The demo page imports the SDK from this bundle; rebuild it when a source file is newer. */
+const buildDemoBundle = () => {
+  const bundle = join(root, "apps/gateway/demo/dist/holdover-client.js")
+  const sources = Math.max(
+    newestMtime(join(root, "libs/client/src")),
+    newestMtime(join(root, "libs/protocol/src")),
+  )
+  if (existsSync(bundle) && statSync(bundle).mtimeMs > sources) return
+  log("building the SDK's browser bundle for the demo page (vite)")
+  const vite = join(root, "node_modules/vite/bin/vite.js")
+  const build = spawnSync(process.execPath, [vite, "build", "--config", "vite.browser.config.ts"], {
+    cwd: join(root, "libs/client"),
+    stdio: ["ignore", "ignore", "inherit"],
+  })
+  if (build.status !== 0) log("the browser bundle did not build: the demo page will not work")
+}
+
 mkdirSync(dataDir, { recursive: true })
+if (!/^(off|false|0)$/i.test(process.env["HOLDOVER_DEMO"] ?? "on")) buildDemoBundle()
 const launcher = locateNatsServer({ install: true, log })
 log(
   launcher.kind === "binary"
@@ -65,7 +90,7 @@ const gateway = spawn(
       HOLDOVER_NATS_URL: nats.url,
       HOLDOVER_PORT: String(port),
       HOLDOVER_JWT_SECRET: secret,
-    HOLDOVER_DEMO: process.env["HOLDOVER_DEMO"] ?? "on",
+      HOLDOVER_DEMO: process.env["HOLDOVER_DEMO"] ?? "on",
       HOLDOVER_ALLOWED_ORIGINS:
         process.env["HOLDOVER_ALLOWED_ORIGINS"] ?? `http://localhost:${port},http://127.0.0.1:${port}`,
     },
@@ -120,8 +145,9 @@ const token = await new SignJWT({ scope: "receive publish admin" })
 console.log(`
 Holdover is running.
   Gateway:    ${base}   (WebSocket: ws://127.0.0.1:${port}/v1/ws)
-  Demo page:  ${base}/demo
   NATS:       ${nats.url}
+
+Demo page: ${base}/demo#token=${token}
 
 Demo token (recipient "demo", scopes receive publish admin, valid 24 h):
   ${token}
