@@ -119,7 +119,10 @@ export const makeHttpApi = Effect.gen(function* () {
       return result
     }).pipe(
       Effect.tapError((error: AnyError) =>
-        Effect.sync(() => metrics.rejected.inc({ code: toErrorBody(error).code })),
+        Effect.sync(() => {
+          metrics.rejected.inc({ code: toErrorBody(error).code })
+          if (error._tag === "QueueError" && error.reason._tag === "Overloaded") metrics.shed.inc()
+        }),
       ),
     )
 

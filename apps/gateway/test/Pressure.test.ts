@@ -150,6 +150,7 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
         expect(fast.body["error"]["message"]).toContain("circuit open")
         expect(Date.now() - started).toBeLessThan(250)
         expect((await http(node.url, "GET", "/healthz")).status).toBe(200)
+        expect(String((await http(node.url, "GET", "/metrics")).body)).toMatch(/holdover_shed_total [1-9]/)
         await waitUntil("the breaker state shows in the metrics", async () =>
           String((await http(node.url, "GET", "/metrics")).body).includes("holdover_publish_breaker_state 2"),
         )

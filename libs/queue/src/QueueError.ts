@@ -12,6 +12,8 @@ export const MessageTooLarge = Schema.TaggedStruct("MessageTooLarge", {
 })
 export const InvalidMessage = Schema.TaggedStruct("InvalidMessage", { path: Schema.String })
 export const Unavailable = Schema.TaggedStruct("Unavailable", {})
+/** Refused at once to protect JetStream or this node: the breaker is open, or too much is in progress. */
+export const Overloaded = Schema.TaggedStruct("Overloaded", {})
 export const TopologyConflict = Schema.TaggedStruct("TopologyConflict", { stream: Schema.String })
 export const SessionClosed = Schema.TaggedStruct("SessionClosed", {})
 
@@ -20,6 +22,7 @@ export const QueueErrorReason = Schema.Union([
   MessageTooLarge,
   InvalidMessage,
   Unavailable,
+  Overloaded,
   TopologyConflict,
   SessionClosed,
 ])
@@ -38,6 +41,7 @@ export class QueueError extends Schema.TaggedError<QueueError>()("QueueError", {
       case "InvalidMessage":
         return "INVALID_MESSAGE"
       case "Unavailable":
+      case "Overloaded":
         return "QUEUE_UNAVAILABLE"
       case "TopologyConflict":
       case "SessionClosed":

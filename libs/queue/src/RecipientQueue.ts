@@ -222,7 +222,7 @@ function make() {
       })
       if (pendingPublishes >= settings.maxPendingPublishes)
         return yield* queueError(
-          { _tag: "Unavailable" },
+          { _tag: "Overloaded" },
           `too many publishes in progress on this node (${settings.maxPendingPublishes}); retry shortly`,
         )
       pendingPublishes++
@@ -249,7 +249,7 @@ function make() {
             failed:
               cause instanceof CircuitBreaker.CircuitBreakerError
                 ? queueError(
-                    { _tag: "Unavailable" },
+                    { _tag: "Overloaded" },
                     "JetStream is not answering; publishing is paused (circuit open)",
                   )
                 : cause,
