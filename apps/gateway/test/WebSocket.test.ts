@@ -1,6 +1,7 @@
 import type { RunningGateway, RunningNats } from "@holdover/local-nats"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { connect, gateway, http, nats, token, unique, waitUntil } from "./support.ts"
+import WebSocket from "ws"
+import { connect, gateway, http, nats, token, unique, waitUntil, type Json } from "./support.ts"
 
 describe("WebSocket sessions (real gateway processes, real nats-server, real ws clients)", () => {
   let server: RunningNats
@@ -187,5 +188,31 @@ describe("WebSocket sessions (real gateway processes, real nats-server, real ws 
     expect(got.map((m) => m["payload"])).toEqual([3, 4, 5, 6, 7, 8, 9])
     expect(got.slice(0, 2).every((m) => m["redelivered"] === true)).toBe(true)
     newer.ws.close()
+  })
+
+  it("finds a dead peer by its missing pongs, drops it, and hands its unacked messages to the next session", async () => {
+    const node = await gateway(server, { HOLDOVER_HEARTBEAT: "500ms" })
+    try {
+      const zed = unique("zed")
+      await post(node, zed, "held")
+      const ws = new WebSocket(node.wsUrl, ["holdover.v1"], {
+        headers: { Authorization: `Bearer ${await token(zed)}` },
+        autoPong: false, // a peer that is gone but whose socket looks open
+      })
+      const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)))
+      const got = new Promise<Json>((resolve) =>
+        ws.on("message", (data) => {
+          const frame = JSON.parse(data.toString()) as Json
+          if (frame.type === "message") resolve(frame)
+        }),
+      )
+      expect((await got).payload).toBe("held")
+      expect(await closed).toBe(1006)
+      const again = await connect(node.wsUrl, { token: await token(zed) })
+      expect((await again.messages(1))[0]).toMatchObject({ payload: "held", redelivered: true })
+      again.ws.close()
+    } finally {
+      await node.stop()
+    }
   })
 })
