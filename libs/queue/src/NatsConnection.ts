@@ -59,6 +59,9 @@ const make = (options: NatsOptions) =>
             maxReconnectAttempts: -1,
             reconnectTimeWait: 500,
             reconnectJitter: 250,
+            // A paused or cut-off server is noticed within ~15 s, not the default 4 minutes.
+            pingInterval: 5_000,
+            maxPingOut: 3,
             timeout: options.connectTimeoutMs ?? 5_000,
             ignoreClusterUpdates: options.ignoreClusterUpdates ?? false,
           }),

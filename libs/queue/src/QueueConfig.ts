@@ -31,6 +31,8 @@ export interface QueueSettings {
   readonly consumerIdleMs: number
   /** A JetStream call that takes longer fails as Unavailable. */
   readonly requestTimeoutMs: number
+  /** How long a new session waits for an older one (on a hung node) to let go. */
+  readonly takeoverTimeoutMs: number
   /** A publish answered slower than this counts as a failure for the circuit breaker. */
   readonly slowPublishMs: number
   /** Publishes in progress on one node; beyond it producers get Unavailable at once (load shedding). */
@@ -55,6 +57,7 @@ export const defaultSettings: QueueSettings = {
   consumerIdleMs: 5_000,
   requestTimeoutMs: 2_000,
   slowPublishMs: 2_000,
+  takeoverTimeoutMs: 5_000,
   maxPendingPublishes: 10_000,
 }
 

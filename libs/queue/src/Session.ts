@@ -135,7 +135,9 @@ export class Session implements AsyncIterable<Delivery> {
     const { nc } = this.conn
     const subject = takeoverSubject(this.settings, this.recipient)
     // Ask an older session to let go; no responders means there is none (or it died).
-    await nc.request(subject, this.id, { timeout: this.settings.requestTimeoutMs }).then(
+    // A live older session answers once it has let go; a dead one has no subscription (no
+    // responders: at once); a hung one is waited for at most takeoverTimeoutMs.
+    await nc.request(subject, this.id, { timeout: this.settings.takeoverTimeoutMs }).then(
       () => undefined,
       () => undefined,
     )
@@ -273,10 +275,7 @@ export class Session implements AsyncIterable<Delivery> {
     for await (const msg of batch) {
       got++
       lane.pending = msg.info.pending
-      if (this.endReason) {
-        msg.nak()
-        continue
-      }
+      if (this.endReason) continue // see end(): dropped, not nak'd
       lane.buffer.push(msg)
       this.wake()
     }
@@ -379,6 +378,7 @@ export class Session implements AsyncIterable<Delivery> {
         lane.consumer = undefined
         lane.idleSince = 0
         await this.settleAcks()
+        if (this.endReason) return // a newer session may own a consumer of this name by now
         // A message stored meanwhile rang the doorbell (lane.rang): the lane then makes a new
         // consumer on its next turn. Nothing else to do — re-checking here would churn consumers.
         await this.conn.jsm.consumers.delete(lane.stream, consumerName(this.recipient)).catch(() => undefined)
@@ -393,15 +393,16 @@ export class Session implements AsyncIterable<Delivery> {
     if (this.idleTimer) clearInterval(this.idleTimer)
     this.doorbell?.unsubscribe()
     this.presence?.unsubscribe()
-    if (reason === "closed") this.takeover?.unsubscribe()
-    else setTimeout(() => this.takeover?.unsubscribe(), 1_000).unref?.()
     this.wake()
-    for (let i = 0; i < 100 && this.lanes.some((lane) => lane.fetching); i++) await this.sleep(20)
+    // Fetches still under way end on their own; what they bring is dropped, never nak'd: a nak
+    // (or a consumer delete) sent after a newer session has re-created the consumer — it has the
+    // same name — would reorder or cut that session's deliveries. Dropped messages come back at
+    // once when the consumer is deleted below, or reset by the next session.
     if (reason === "closed" && !this.conn.nc.isClosed()) {
       await this.settleAcks()
       await Promise.all(
         this.lanes.map(async (lane) => {
-          for (const msg of lane.buffer.splice(0)) msg.nak()
+          lane.buffer.splice(0)
           if (lane.consumer && lane.unacked === 0)
             await this.conn.jsm.consumers
               .delete(lane.stream, consumerName(this.recipient))
@@ -409,6 +410,8 @@ export class Session implements AsyncIterable<Delivery> {
         }),
       )
     }
+    // Only now may a newer session proceed: until here a takeover request waits for this answer.
+    this.takeover?.unsubscribe()
     this.endResolve(reason)
   }
 
