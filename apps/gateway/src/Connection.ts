@@ -48,6 +48,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   const metrics = yield* Metrics
   const limits = yield* Limits
   const connectionId = randomUUID()
+  const connectedAt = Date.now()
   let wireBytesCounted = 0
   const countWireBytes = () => {
     const written = socket.bytesWritten
@@ -127,11 +128,18 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
 
   const serve = (principal: Principal) =>
     Effect.gen(function* () {
+      // A socket that closed while it waited must not open a session (or take one over).
+      if (Deferred.isDoneUnsafe(socketClosed)) return yield* new Closed({ code: 1006, reason: "client gone" })
       const session = yield* queue
-        .openSession(principal.sub)
+        .openSession(principal.sub, { since: connectedAt })
         .pipe(
-          Effect.mapError(
-            () => new Closed({ code: CloseCode.Restarting, reason: "queue unavailable, retry" }),
+          Effect.mapError((error) =>
+            error.reason._tag === "SessionClosed"
+              ? new Closed({
+                  code: CloseCode.TakenOver,
+                  reason: "a newer connection of this recipient is open",
+                })
+              : new Closed({ code: CloseCode.Restarting, reason: "queue unavailable, retry" }),
           ),
         )
       metrics.sessions.inc()

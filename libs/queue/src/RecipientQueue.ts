@@ -21,7 +21,7 @@ import { envelopeHeaders, Header, type Delivery } from "./Envelope.ts"
 import { NatsConnection } from "./NatsConnection.ts"
 import { QueueConfig, type PriorityPolicy } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
-import { presenceSubject, Session, type SessionEnd, type SessionStats } from "./Session.ts"
+import { presenceSubject, Session, SupersededError, type SessionEnd, type SessionStats } from "./Session.ts"
 import { ApiCode, apiCode, reconcile, streamName, subjectFor, unavailable } from "./Topology.ts"
 
 export interface EnqueueOptions {
@@ -89,6 +89,11 @@ export type BreakerState = "closed" | "open" | "half-open"
 
 export interface OpenOptions {
   readonly maxInFlight?: number | undefined
+  /**
+   * When the client's connection began (ms since the epoch; default: now). Of two sessions of
+   * one recipient the one whose connection began later wins, wherever and whenever each opens.
+   */
+  readonly since?: number | undefined
 }
 
 /** Retries of a publish that timed out: exponential from 50 ms, jittered, at most 2 more tries. */
@@ -335,8 +340,11 @@ function make() {
       const maxInFlight = Math.max(1, options.maxInFlight ?? settings.maxInFlight)
       const session = yield* Effect.acquireRelease(
         Effect.tryPromise({
-          try: () => Session.open(conn, settings, `s_${randomUUID()}`, recipient, maxInFlight),
-          catch: unavailable("cannot open a delivery session"),
+          try: () => Session.open(conn, settings, `s_${randomUUID()}`, recipient, maxInFlight, options.since),
+          catch: (cause) =>
+            cause instanceof SupersededError
+              ? queueError({ _tag: "SessionClosed" }, cause.message)
+              : unavailable("cannot open a delivery session")(cause),
         }),
         (session) => Effect.promise(() => session.end("closed")),
       )

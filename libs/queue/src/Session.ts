@@ -28,6 +28,14 @@ import { decodeStored, type Delivery } from "./Envelope.ts"
 
 export type SessionEnd = "closed" | "taken-over"
 
+/** Opening found a newer live session of the same recipient: this one never started. */
+export class SupersededError extends Error {
+  constructor() {
+    super("a newer session of this recipient is open")
+    this.name = "SupersededError"
+  }
+}
+
 interface InFlight {
   readonly msg: JsMsg
   readonly lane: Lane
@@ -89,6 +97,8 @@ export class Session implements AsyncIterable<Delivery> {
   private presence: Subscription | undefined
   private idleTimer: ReturnType<typeof setInterval> | undefined
   private endReason: SessionEnd | undefined
+  private ending = false
+  private endResolved = false
   private endResolve!: (end: SessionEnd) => void
   readonly ended: Promise<SessionEnd> = new Promise((resolve) => (this.endResolve = resolve))
 
@@ -125,25 +135,64 @@ export class Session implements AsyncIterable<Delivery> {
     id: string,
     recipient: string,
     maxInFlight: number,
+    since?: number,
   ): Promise<Session> {
     const session = new Session(conn, settings, id, recipient, maxInFlight)
-    await session.start()
+    if (since !== undefined) session.startedAt = since
+    session.starting = session.start()
+    try {
+      await session.starting
+    } catch (error) {
+      await session.end("closed")
+      throw error
+    }
+    if (session.endReason) {
+      await session.end(session.endReason)
+      throw new SupersededError()
+    }
     return session
+  }
+
+  /** When this session's connection began, for ordering it against others of the same recipient. */
+  private startedAt = Date.now()
+  private starting: Promise<void> = Promise.resolve()
+
+  /** Whether a session that started at `startedAt` with `id` is newer than this one. */
+  private isOlderThan(other: { startedAt: number; id: string }): boolean {
+    return other.startedAt > this.startedAt || (other.startedAt === this.startedAt && other.id > this.id)
   }
 
   private async start(): Promise<void> {
     const { nc } = this.conn
     const subject = takeoverSubject(this.settings, this.recipient)
-    // Ask an older session to let go; no responders means there is none (or it died).
-    // A live older session answers once it has let go; a dead one has no subscription (no
-    // responders: at once); a hung one is waited for at most takeoverTimeoutMs.
-    await nc.request(subject, this.id, { timeout: this.settings.takeoverTimeoutMs }).then(
-      () => undefined,
-      () => undefined,
-    )
+    // One session per recipient, cluster-wide, and the newest connection wins. Ask first: an
+    // older session answers once it has let go (clean-up done); a dead one has no subscription
+    // (no responders: at once); a hung one is waited for at most takeoverTimeoutMs. A session
+    // whose connection is older than a live one's (a socket that closed while its session was
+    // still opening) is refused and never touches the consumers.
+    const answer = await nc
+      .request(subject, JSON.stringify({ id: this.id, startedAt: this.startedAt }), {
+        timeout: this.settings.takeoverTimeoutMs,
+      })
+      .then(
+        (reply) => reply.string(),
+        () => "none",
+      )
+    if (answer === "refused") {
+      this.endReason = "taken-over"
+      return
+    }
     this.takeover = nc.subscribe(subject, {
       callback: (error, msg) => {
-        if (error || msg.string() === this.id) return
+        if (error) return
+        let other: { startedAt: number; id: string }
+        try {
+          other = JSON.parse(msg.string()) as { startedAt: number; id: string }
+        } catch {
+          return
+        }
+        if (other.id === this.id) return
+        if (!this.isOlderThan(other)) return void msg.respond("refused")
         void this.end("taken-over").then(() => msg.respond("released"))
       },
     })
@@ -161,12 +210,13 @@ export class Session implements AsyncIterable<Delivery> {
 
     await Promise.all(
       this.lanes.map(async (lane) => {
+        if (this.endReason) return
         const info = await this.conn.jsm.streams.info(lane.stream, { subjects_filter: lane.subject })
         const count = info.state.subjects?.[lane.subject] ?? 0
         this.pendingAtOpen[lane.priority] = count
         // Nothing stored means nothing to reset either: a consumer left by a crashed session then
         // holds nothing unacked; it is reused if a message comes, or expires (inactive_threshold).
-        if (count > 0) {
+        if (count > 0 && !this.endReason) {
           await this.resetConsumer(lane)
           lane.pending = count
         }
@@ -388,8 +438,12 @@ export class Session implements AsyncIterable<Delivery> {
 
   /** Ends the session: stops delivering, hands unacked messages back to JetStream. */
   async end(reason: SessionEnd = "closed"): Promise<void> {
-    if (this.endReason) return this.ended.then(() => undefined)
-    this.endReason = reason
+    if (this.endResolved) return
+    if (this.endReason && this.ending) return this.ended.then(() => undefined)
+    this.endReason ??= reason
+    this.ending = true
+    // Let an open in progress finish its consumer calls before answering anyone.
+    await this.starting.catch(() => undefined)
     if (this.idleTimer) clearInterval(this.idleTimer)
     this.doorbell?.unsubscribe()
     this.presence?.unsubscribe()
@@ -398,7 +452,7 @@ export class Session implements AsyncIterable<Delivery> {
     // (or a consumer delete) sent after a newer session has re-created the consumer — it has the
     // same name — would reorder or cut that session's deliveries. Dropped messages come back at
     // once when the consumer is deleted below, or reset by the next session.
-    if (reason === "closed" && !this.conn.nc.isClosed()) {
+    if (this.endReason === "closed" && !this.conn.nc.isClosed()) {
       await this.settleAcks()
       await Promise.all(
         this.lanes.map(async (lane) => {
@@ -412,7 +466,8 @@ export class Session implements AsyncIterable<Delivery> {
     }
     // Only now may a newer session proceed: until here a takeover request waits for this answer.
     this.takeover?.unsubscribe()
-    this.endResolve(reason)
+    this.endResolved = true
+    this.endResolve(this.endReason)
   }
 
   get endedWith(): SessionEnd | undefined {

@@ -110,6 +110,23 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
     }),
   )
 
+  it.effect("refuses a session whose connection is older than the live one's, wherever it opens", () =>
+    Effect.gen(function* () {
+      const a = yield* RecipientQueue
+      const { queue: b } = yield* buildQueue(settings)
+      const r = unique("late")
+      for (let i = 0; i < 4; i++) yield* a.enqueue(r, { i })
+      const live = yield* b.openSession(r, { since: Date.now() })
+      const first = yield* take(live, 2, { ack: false })
+      // A socket accepted earlier whose session only now gets to open (it waited for admission).
+      const stale = yield* Effect.flip(a.openSession(r, { since: Date.now() - 5_000 }))
+      expect(stale.reason._tag).toBe("SessionClosed")
+      const rest = yield* take(live, 2)
+      expect(ids([...first, ...rest])).toEqual([0, 1, 2, 3])
+      expect(live.unacked()).toBe(2)
+    }),
+  )
+
   it.effect("takes over from a session whose process died without closing, with no ack_wait stall", () =>
     Effect.gen(function* () {
       const b = yield* RecipientQueue
