@@ -259,11 +259,14 @@ export class Session implements AsyncIterable<Delivery> {
     lane.consumer = js.consumers.getConsumerFromInfo(info)
   }
 
+  /**
+   * The lane's consumer, made when a doorbell rings on a lane without one. A consumer of that
+   * name may already exist — left by an earlier session with deliveries outstanding — so it is
+   * reset, never reused as it is: reusing it would deliver newer messages before those.
+   */
   private async ensureConsumer(lane: Lane): Promise<Consumer> {
-    if (lane.consumer) return lane.consumer
-    const info = await this.conn.jsm.consumers.add(lane.stream, this.consumerConfig(lane))
-    lane.consumer = this.conn.js.consumers.getConsumerFromInfo(info)
-    return lane.consumer
+    if (!lane.consumer) await this.resetConsumer(lane)
+    return lane.consumer!
   }
 
   private ring(msg: Msg): void {
