@@ -2,7 +2,13 @@
 // processes, tokens, the producer's HTTP calls, a client that records what its handler saw and
 // which events it emitted, and the checks every scenario makes on what was received.
 import { randomBytes } from "node:crypto"
-import { startGateway, startNats, type RunningGateway, type RunningNats } from "@holdover/local-nats"
+import {
+  startGateway,
+  startNats,
+  type RunningGateway,
+  type RunningNats,
+  waitUntil as waitFor,
+} from "@holdover/local-nats"
 import { mintToken, type Priority, type TokenOptions } from "@holdover/protocol"
 import {
   createClient,
@@ -41,17 +47,11 @@ export const gateway = (server: RunningNats, env: Record<string, string> = {}): 
   )
 
 /** Polls until `condition` holds; fails with `description` after `timeoutMs`. */
-export const waitUntil = async (
+export const waitUntil = (
   description: string,
   condition: () => boolean | Promise<boolean>,
   timeoutMs = 20_000,
-): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${description}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+) => waitFor(description, condition, timeoutMs)
 
 export interface Producer {
   /** POST /v1/messages; fails the test unless the answer is 202 queued. */

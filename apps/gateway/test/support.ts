@@ -1,7 +1,13 @@
 // Test support for gateway processes: a nats-server per file, gateway nodes as real processes,
 // tokens, HTTP calls and a small WebSocket client that records frames and the close code.
 import { randomBytes } from "node:crypto"
-import { startGateway, startNats, type RunningGateway, type RunningNats } from "@holdover/local-nats"
+import {
+  startGateway,
+  startNats,
+  type RunningGateway,
+  type RunningNats,
+  waitUntil as waitFor,
+} from "@holdover/local-nats"
 import { mintToken, type TokenOptions } from "@holdover/protocol"
 import { inject } from "vitest"
 import WebSocket from "ws"
@@ -154,14 +160,8 @@ export const connect = (
   })
 
 /** Polls until `condition` holds; fails with `description` after `timeoutMs`. */
-export const waitUntil = async (
+export const waitUntil = (
   description: string,
   condition: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
-) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${description}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
+) => waitFor(description, condition, timeoutMs)

@@ -1,6 +1,6 @@
 // Test support: a real nats-server per test file (from the vitest globalSetup's launcher), the
 // queue layers on top of it with a namespace of their own, and small helpers for sessions.
-import { startNats, type RunningNats } from "@holdover/local-nats"
+import { startNats, type RunningNats, waitUntil as waitFor } from "@holdover/local-nats"
 import {
   NatsConnection,
   QueueConfig,
@@ -43,17 +43,11 @@ export const queueLayer = (settings: Partial<QueueSettings> = {}) =>
   )
 
 /** Polls until `condition` holds; fails with `description` after `timeoutMs`. */
-export const waitUntil = async (
+export const waitUntil = (
   description: string,
   condition: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
-) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${description}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+) => waitFor(description, condition, timeoutMs)
 
 /** Takes `count` deliveries from a session, acking each unless `ack` is false. */
 export const take = (
