@@ -53,7 +53,7 @@ export const defaultGatewaySettings: GatewaySettings = {
   publishBurst: 2_000,
   frameRate: 200,
   frameBurst: 400,
-  admissionRate: 200,
+  admissionRate: 100,
   admissionQueue: 5_000,
 }
 
