@@ -128,6 +128,12 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
 
   const serve = (principal: Principal) =>
     Effect.gen(function* () {
+      // A reconnect storm is admitted at a bounded pace: each opening creates JetStream consumers.
+      yield* limits.admit.pipe(
+        Effect.mapError(
+          () => new Closed({ code: CloseCode.RateLimited, reason: "too many sessions opening; retry later" }),
+        ),
+      )
       // A socket that closed while it waited must not open a session (or take one over).
       if (Deferred.isDoneUnsafe(socketClosed)) return yield* new Closed({ code: 1006, reason: "client gone" })
       const session = yield* queue.openSession(principal.sub, { since: connectedAt }).pipe(
