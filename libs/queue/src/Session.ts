@@ -337,8 +337,12 @@ export class Session implements AsyncIterable<Delivery> {
       // and what it delivered then is lost in transit (delivered, never seen here) until ack_wait.
       const info = await consumer.info()
       lane.pending = info.num_pending
-      if (info.num_ack_pending > 0 && lane.unacked === 0 && lane.buffer.length === 0) {
-        await this.resetConsumer(lane) // hands them back at once
+      // More delivered-unacked than this session holds: some are in limbo. Reset hands them back
+      // at once, in order (ours in flight come again too, flagged redelivered; the SDK drops
+      // them), and the lane keeps holding back lower priorities meanwhile.
+      if (info.num_ack_pending > lane.unacked + lane.buffer.length) {
+        lane.buffer.splice(0)
+        await this.resetConsumer(lane)
         lane.pending = info.num_pending + info.num_ack_pending
       }
     } else if (got === 0) lane.pending = 0
