@@ -16,7 +16,6 @@ export interface LimitsShape {
   readonly frame: (connection: string) => Effect.Effect<boolean>
   /** Waits for a session-opening slot; fails with RATE_LIMITED when too many already wait. */
   readonly admit: Effect.Effect<void, ApiError>
-  readonly waiting: () => number
 }
 
 const windowFor = (rate: number, burst: number) =>
@@ -95,7 +94,7 @@ export class Limits extends Context.Service<Limits, LimitsShape>()("holdover/Lim
           )
       })
 
-      return Limits.of({ publish, frame, admit, waiting: () => waiting })
+      return Limits.of({ publish, frame, admit })
     }),
   )
 }

@@ -52,11 +52,6 @@ export class QueueError extends Schema.TaggedError<QueueError>()("QueueError", {
   get status(): number {
     return errorStatus[this.code]
   }
-
-  /** Worth retrying with backoff: JetStream was unreachable or timed out. */
-  get retryable(): boolean {
-    return this.reason._tag === "Unavailable"
-  }
 }
 
 export const queueError = (reason: QueueErrorReason, message: string): QueueError =>

@@ -306,7 +306,7 @@ export class Session implements AsyncIterable<Delivery> {
         () => {
           lane.failures = 0
         },
-        async (error: unknown) => {
+        (error: unknown) => {
           lane.failures++
           lane.rang = lane.rang || rangBefore
           lane.retryAt = Date.now() + Math.min(100 * 2 ** lane.failures, 5_000) * (0.5 + Math.random() / 2)
@@ -475,10 +475,6 @@ export class Session implements AsyncIterable<Delivery> {
     this.takeover?.unsubscribe()
     this.endResolved = true
     this.endResolve(this.endReason)
-  }
-
-  get endedWith(): SessionEnd | undefined {
-    return this.endReason
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
