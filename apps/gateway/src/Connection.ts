@@ -129,25 +129,33 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   const serve = (principal: Principal) =>
     Effect.gen(function* () {
       // A reconnect storm is admitted at a bounded pace: each opening creates JetStream consumers.
-      yield* limits.admit.pipe(
-        Effect.mapError(
-          () => new Closed({ code: CloseCode.RateLimited, reason: "too many sessions opening; retry later" }),
-        ),
-      )
-      // A socket that closed while it waited must not open a session (or take one over).
-      if (Deferred.isDoneUnsafe(socketClosed)) return yield* new Closed({ code: 1006, reason: "client gone" })
-      const session = yield* queue.openSession(principal.sub, { since: connectedAt }).pipe(
-        Effect.mapError((error) =>
-          error.reason._tag === "SessionClosed"
-            ? new Closed({
-                code: CloseCode.TakenOver,
-                reason: "a newer connection of this recipient is open",
-              })
-            : // Not 1012 ("reconnect at once"): when JetStream is overloaded, instant reconnects
-              // of every refused client would feed the overload. 4429 means: back off, retry.
-              new Closed({ code: CloseCode.RateLimited, reason: "queue unavailable, retry later" }),
-        ),
-      )
+      const session = yield* limits
+        .admitted(
+          Effect.gen(function* () {
+            // A socket that closed while it waited must not open a session (or take one over).
+            if (Deferred.isDoneUnsafe(socketClosed))
+              return yield* new Closed({ code: 1006, reason: "client gone" })
+            return yield* queue.openSession(principal.sub, { since: connectedAt }).pipe(
+              Effect.mapError((error) =>
+                error.reason._tag === "SessionClosed"
+                  ? new Closed({
+                      code: CloseCode.TakenOver,
+                      reason: "a newer connection of this recipient is open",
+                    })
+                  : // Not 1012 ("reconnect at once"): when JetStream is overloaded, instant reconnects
+                    // of every refused client would feed the overload. 4429 means: back off, retry.
+                    new Closed({ code: CloseCode.RateLimited, reason: "queue unavailable, retry later" }),
+              ),
+            )
+          }),
+        )
+        .pipe(
+          Effect.catchTag("ApiError", () =>
+            Effect.fail(
+              new Closed({ code: CloseCode.RateLimited, reason: "too many sessions opening; retry later" }),
+            ),
+          ),
+        )
       metrics.sessions.inc()
       yield* Effect.addFinalizer(() => Effect.sync(() => metrics.sessions.dec()))
       // Runs before the session ends: acks that already arrived still count.

@@ -30,8 +30,13 @@ export interface GatewaySettings {
   /** Per WebSocket connection: frames per second and burst. */
   readonly frameRate: number
   readonly frameBurst: number
-  /** Session openings (consumer creations) per second on this node, and how many may wait. */
+  /**
+   * Session openings (consumer creations) on this node: per second, at once, and how many may
+   * wait. The concurrency bound keeps each opening's JetStream calls answered in time when
+   * JetStream is slower than the rate: connections wait their turn (cheaply) instead.
+   */
   readonly admissionRate: number
+  readonly admissionConcurrency: number
   readonly admissionQueue: number
 }
 
@@ -54,6 +59,7 @@ export const defaultGatewaySettings: GatewaySettings = {
   frameRate: 200,
   frameBurst: 400,
   admissionRate: 100,
+  admissionConcurrency: 16,
   admissionQueue: 5_000,
 }
 
@@ -166,6 +172,12 @@ export const readGatewaySettings = Effect.gen(function* () {
       "sessions per second (a positive integer)",
       intIn(1, 1_000_000),
       d.admissionRate,
+    ),
+    admissionConcurrency: yield* parsed(
+      "HOLDOVER_SESSION_ADMISSION_CONCURRENCY",
+      "a positive integer",
+      intIn(1, 100_000),
+      d.admissionConcurrency,
     ),
     admissionQueue: yield* parsed(
       "HOLDOVER_SESSION_ADMISSION_QUEUE",

@@ -111,6 +111,7 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
         metrics.natsConnected.set(queue.isAvailable() ? 1 : 0)
         metrics.breakerOpen.set(breakerLevel[queue.breakerState()])
         metrics.pendingPublishes.set(queue.pendingPublishes())
+        metrics.jetStreamApiQueue.set(queue.apiQueued())
       }
       sample()
       const gauge = setInterval(sample, 1_000)

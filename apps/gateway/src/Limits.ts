@@ -3,7 +3,7 @@
 // connection, and the rate at which sessions open — each opening creates JetStream consumers,
 // so a reconnect storm is admitted at a bounded pace instead of flooding JetStream's API.
 // Clients beyond the admission queue are told to come back later (4429), never dropped silently.
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Semaphore } from "effect"
 import { RateLimiter } from "effect/persistence"
 import { apiError, type ApiError } from "./ApiError.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
@@ -14,8 +14,11 @@ export interface LimitsShape {
   readonly publish: (sub: string, count: number) => Effect.Effect<void, ApiError>
   /** Takes one frame from the connection's bucket; false when over the limit. */
   readonly frame: (connection: string) => Effect.Effect<boolean>
-  /** Waits for a session-opening slot; fails with RATE_LIMITED when too many already wait. */
-  readonly admit: Effect.Effect<void, ApiError>
+  /**
+   * Runs a session opening in its turn (rate and concurrency bounded); fails with RATE_LIMITED
+   * when too many already wait.
+   */
+  readonly admitted: <A, E, R>(open: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ApiError, R>
 }
 
 const windowFor = (rate: number, burst: number) =>
@@ -66,35 +69,45 @@ export class Limits extends Context.Service<Limits, LimitsShape>()("holdover/Lim
           Effect.catch(() => Effect.sync(() => (metrics.rateLimited.inc({ reason: "frames" }), false))),
         )
 
-      // Session openings: a token bucket of `admissionRate`/s (burst = rate), waiting in line.
+      // Session openings: a token bucket of `admissionRate`/s (burst = rate) and at most
+      // `admissionConcurrency` in progress, waiting in line (FIFO) for both.
       let waiting = 0
+      const opening = yield* Semaphore.make(config.admissionConcurrency)
       const admissionWindow = windowFor(config.admissionRate, config.admissionRate)
-      const admit = Effect.gen(function* () {
-        if (waiting >= config.admissionQueue) {
-          metrics.rateLimited.inc({ reason: "admission" })
-          return yield* Effect.fail(
-            apiError("RATE_LIMITED", "too many sessions are opening; retry with backoff"),
-          )
-        }
-        waiting++
-        metrics.admissionQueue.set(waiting)
-        yield* limiter
-          .consume({
-            key: "admission",
-            limit: config.admissionRate,
-            window: admissionWindow as `${number} millis`,
-            algorithm: "token-bucket",
-            onExceeded: "delay",
+      const admitted = <A, E, R>(open: Effect.Effect<A, E, R>): Effect.Effect<A, E | ApiError, R> =>
+        Effect.gen(function* () {
+          if (waiting >= config.admissionQueue) {
+            metrics.rateLimited.inc({ reason: "admission" })
+            return yield* Effect.fail(
+              apiError("RATE_LIMITED", "too many sessions are opening; retry with backoff"),
+            )
+          }
+          waiting++
+          metrics.admissionQueue.set(waiting)
+          let counted = true
+          const leaveQueue = Effect.sync(() => {
+            if (counted) metrics.admissionQueue.set(--waiting)
+            counted = false
           })
-          .pipe(
-            // "delay" computes the wait; the caller sleeps it.
-            Effect.flatMap((result) => Effect.sleep(result.delay)),
-            Effect.orDie,
-            Effect.ensuring(Effect.sync(() => metrics.admissionQueue.set(--waiting))),
-          )
-      })
+          const turn = limiter
+            .consume({
+              key: "admission",
+              limit: config.admissionRate,
+              window: admissionWindow as `${number} millis`,
+              algorithm: "token-bucket",
+              onExceeded: "delay",
+            })
+            .pipe(
+              // "delay" computes the wait; the caller sleeps it.
+              Effect.flatMap((result) => Effect.sleep(result.delay)),
+              Effect.orDie,
+            )
+          return yield* opening
+            .withPermits(1)(Effect.andThen(Effect.andThen(leaveQueue, turn), open))
+            .pipe(Effect.ensuring(leaveQueue))
+        })
 
-      return Limits.of({ publish, frame, admit })
+      return Limits.of({ publish, frame, admitted })
     }),
   )
 }

@@ -70,6 +70,11 @@ const make = () => {
       help: "Publishes in progress",
       registers: [registry],
     }),
+    jetStreamApiQueue: new Gauge({
+      name: "holdover_jetstream_api_queue",
+      help: "Session JetStream API calls waiting for a slot (HOLDOVER_JS_API_CONCURRENCY are in flight at most)",
+      registers: [registry],
+    }),
     admissionQueue: new Gauge({
       name: "holdover_session_admission_queue",
       help: "Sessions waiting for an admission slot",

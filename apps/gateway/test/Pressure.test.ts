@@ -234,6 +234,55 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
     }
   }, 60_000)
 
+  it("opens sessions at most HOLDOVER_SESSION_ADMISSION_CONCURRENCY at a time: the next connection waits its turn while JetStream is slow, then opens", async () => {
+    const node = await gateway(server, {
+      HOLDOVER_SESSION_ADMISSION_CONCURRENCY: "1",
+      HOLDOVER_SESSION_ADMISSION_RATE: "1000",
+    })
+    try {
+      const [first, second] = [unique("slow-a"), unique("slow-b")]
+      for (const to of [first, second])
+        expect(
+          (await http(node.url, "POST", "/v1/messages", { token: producer, body: { to, payload: to } }))
+            .status,
+        ).toBe(202)
+      const admissionQueue = async () =>
+        Number(
+          /holdover_session_admission_queue (\d+)/.exec(
+            String((await http(node.url, "GET", "/metrics")).body),
+          )?.[1] ?? -1,
+        )
+      server.signal("SIGSTOP")
+      let a: Awaited<ReturnType<typeof connect>>
+      let b: Awaited<ReturnType<typeof connect>>
+      try {
+        a = await connect(node.wsUrl, { token: await token(first) })
+        await new Promise((resolve) => setTimeout(resolve, 100)) // the first is opening (hung on JetStream)
+        b = await connect(node.wsUrl, { token: await token(second) })
+        // The second waits for the first's opening, not for JetStream: one opening at a time.
+        await waitUntil(
+          "the second connection waits for admission",
+          async () => (await admissionQueue()) === 1,
+        )
+      } finally {
+        server.signal("SIGCONT")
+      }
+      for (const [socket, to] of [
+        [a, first],
+        [b, second],
+      ] as const) {
+        await socket.next((f) => f.type === "welcome", 20_000)
+        expect((await socket.next((f) => f.type === "message", 20_000))["payload"]).toBe(to)
+      }
+      expect(await admissionQueue()).toBe(0)
+      a.ws.close()
+      b.ws.close()
+    } finally {
+      server.signal("SIGCONT")
+      await node.stop()
+    }
+  }, 60_000)
+
   it("admits a storm of 2000 reconnecting clients with backlogs at a bounded pace: all drain, no JetStream API errors", async () => {
     const rate = 200
     const node = await gateway(server, {

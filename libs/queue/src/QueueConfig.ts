@@ -36,7 +36,8 @@ export interface QueueSettings {
   /** A publish answered slower than this counts as a failure for the circuit breaker. */
   readonly slowPublishMs: number
   /** Publishes in progress on one node; beyond it producers get Unavailable at once (load shedding). */
-  readonly maxPendingPublishes: number
+  readonly maxPendingPublishes: number /** JetStream API calls (stream info, consumer create/info/delete) one node has in flight at once. */
+  readonly apiConcurrency: number
 }
 
 const hour = 3_600_000
@@ -59,6 +60,7 @@ export const defaultSettings: QueueSettings = {
   slowPublishMs: 2_000,
   takeoverTimeoutMs: 5_000,
   maxPendingPublishes: 10_000,
+  apiConcurrency: 16,
 }
 
 export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
@@ -163,6 +165,12 @@ export const readSettings: Effect.Effect<QueueSettings, InvalidConfig | Config.C
         "a positive integer",
         positiveInt,
         d.maxPendingPublishes,
+      ),
+      apiConcurrency: yield* read(
+        "HOLDOVER_JS_API_CONCURRENCY",
+        "a positive integer",
+        positiveInt,
+        d.apiConcurrency,
       ),
     }
   },

@@ -18,6 +18,7 @@ import {
 import { Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { envelopeHeaders, Header, type Delivery } from "./Envelope.ts"
+import { ApiGate } from "./ApiGate.ts"
 import { NatsConnection } from "./NatsConnection.ts"
 import { QueueConfig, type PriorityPolicy } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
@@ -146,6 +147,8 @@ export class RecipientQueue extends Context.Service<
     readonly breakerState: () => BreakerState
     /** Publishes in progress on this node (bounded by maxPendingPublishes). */
     readonly pendingPublishes: () => number
+    /** Session JetStream API calls waiting for a slot (bounded in flight by apiConcurrency). */
+    readonly apiQueued: () => number
   }
 >()("holdover/RecipientQueue") {
   static readonly layer = Layer.effect(RecipientQueue, make())
@@ -170,6 +173,7 @@ function make() {
       ),
     )
     let pendingPublishes = 0
+    const gate = new ApiGate(settings.apiConcurrency)
 
     const ensureConnected = Effect.suspend(() =>
       conn.isConnected()
@@ -340,7 +344,8 @@ function make() {
       const maxInFlight = Math.max(1, options.maxInFlight ?? settings.maxInFlight)
       const session = yield* Effect.acquireRelease(
         Effect.tryPromise({
-          try: () => Session.open(conn, settings, `s_${randomUUID()}`, recipient, maxInFlight, options.since),
+          try: () =>
+            Session.open(conn, settings, gate, `s_${randomUUID()}`, recipient, maxInFlight, options.since),
           catch: (cause) =>
             cause instanceof SupersededError
               ? queueError({ _tag: "SessionClosed" }, cause.message)
@@ -423,6 +428,7 @@ function make() {
       isAvailable: conn.isConnected,
       breakerState: () => breakerState,
       pendingPublishes: () => pendingPublishes,
+      apiQueued: () => gate.queued,
     })
   })
 }

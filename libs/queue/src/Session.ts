@@ -25,6 +25,7 @@ import type { QueueSettings } from "./QueueConfig.ts"
 import { consumerName, subjectToken } from "./RecipientKey.ts"
 import { ApiCode, apiCode, streamName, subjectFor } from "./Topology.ts"
 import { decodeStored, type Delivery } from "./Envelope.ts"
+import type { ApiGate } from "./ApiGate.ts"
 
 export type SessionEnd = "closed" | "taken-over"
 
@@ -104,6 +105,7 @@ export class Session implements AsyncIterable<Delivery> {
 
   private readonly conn: NatsConnectionShape
   private readonly settings: QueueSettings
+  private readonly gate: ApiGate
   readonly id: string
   readonly recipient: string
   readonly maxInFlight: number
@@ -111,12 +113,14 @@ export class Session implements AsyncIterable<Delivery> {
   private constructor(
     conn: NatsConnectionShape,
     settings: QueueSettings,
+    gate: ApiGate,
     id: string,
     recipient: string,
     maxInFlight: number,
   ) {
     this.conn = conn
     this.settings = settings
+    this.gate = gate
     this.id = id
     this.recipient = recipient
     this.maxInFlight = maxInFlight
@@ -132,12 +136,13 @@ export class Session implements AsyncIterable<Delivery> {
   static async open(
     conn: NatsConnectionShape,
     settings: QueueSettings,
+    gate: ApiGate,
     id: string,
     recipient: string,
     maxInFlight: number,
     since?: number,
   ): Promise<Session> {
-    const session = new Session(conn, settings, id, recipient, maxInFlight)
+    const session = new Session(conn, settings, gate, id, recipient, maxInFlight)
     if (since !== undefined) session.startedAt = since
     session.starting = session.start()
     try {
@@ -211,7 +216,9 @@ export class Session implements AsyncIterable<Delivery> {
     await Promise.all(
       this.lanes.map(async (lane) => {
         if (this.endReason) return
-        const info = await this.conn.jsm.streams.info(lane.stream, { subjects_filter: lane.subject })
+        const info = await this.gate.run(() =>
+          this.conn.jsm.streams.info(lane.stream, { subjects_filter: lane.subject }),
+        )
         const count = info.state.subjects?.[lane.subject] ?? 0
         this.pendingAtOpen[lane.priority] = count
         // Nothing stored means nothing to reset either: a consumer left by a crashed session then
@@ -250,11 +257,12 @@ export class Session implements AsyncIterable<Delivery> {
    */
   private async resetConsumer(lane: Lane): Promise<void> {
     const { jsm, js } = this.conn
-    let info = await jsm.consumers.add(lane.stream, this.consumerConfig(lane))
+    const add = () => this.gate.run(() => jsm.consumers.add(lane.stream, this.consumerConfig(lane)))
+    let info = await add()
     if (info.delivered.stream_seq > 0) {
       lane.redeliveredUpTo = info.delivered.stream_seq
-      await jsm.consumers.delete(lane.stream, info.name).catch(() => undefined)
-      info = await jsm.consumers.add(lane.stream, this.consumerConfig(lane))
+      await this.gate.run(() => jsm.consumers.delete(lane.stream, info.name)).catch(() => undefined)
+      info = await add()
     }
     lane.consumer = js.consumers.getConsumerFromInfo(info)
   }
@@ -335,7 +343,7 @@ export class Session implements AsyncIterable<Delivery> {
     if (got === 0 && expectMessages) {
       // An empty fetch is no proof of an empty lane: a loaded server may answer after `expires`,
       // and what it delivered then is lost in transit (delivered, never seen here) until ack_wait.
-      const info = await consumer.info()
+      const info = await this.gate.run(() => consumer.info())
       lane.pending = info.num_pending
       // More delivered-unacked than this session holds: some are in limbo. Reset hands them back
       // at once, in order (ours in flight come again too, flagged redelivered; the SDK drops
@@ -438,9 +446,15 @@ export class Session implements AsyncIterable<Delivery> {
         if (this.endReason) return // a newer session may own a consumer of this name by now
         // A message stored meanwhile rang the doorbell (lane.rang): the lane then makes a new
         // consumer on its next turn. Nothing else to do — re-checking here would churn consumers.
-        await this.conn.jsm.consumers.delete(lane.stream, consumerName(this.recipient)).catch(() => undefined)
+        await this.deleteConsumer(lane)
       }
     }
+  }
+
+  private deleteConsumer(lane: Lane): Promise<unknown> {
+    return this.gate
+      .run(() => this.conn.jsm.consumers.delete(lane.stream, consumerName(this.recipient)))
+      .catch(() => undefined)
   }
 
   /** Ends the session: stops delivering, hands unacked messages back to JetStream. */
@@ -464,10 +478,7 @@ export class Session implements AsyncIterable<Delivery> {
       await Promise.all(
         this.lanes.map(async (lane) => {
           lane.buffer.splice(0)
-          if (lane.consumer && lane.unacked === 0)
-            await this.conn.jsm.consumers
-              .delete(lane.stream, consumerName(this.recipient))
-              .catch(() => undefined)
+          if (lane.consumer && lane.unacked === 0) await this.deleteConsumer(lane)
         }),
       )
     }
