@@ -70,7 +70,26 @@ export class Auth extends Context.Service<
         }).pipe(Effect.orDie)
       }
 
-      const verify = Effect.fn("Auth.verify")(function* (token: string) {
+      // Verified tokens, until they expire: a producer sends the same token with every request,
+      // and checking its signature each time cost more than the publish (bounded; oldest out first).
+      const verified = new Map<string, Principal>()
+      const cacheSize = 10_000
+      const verify = (token: string): Effect.Effect<Principal, AuthError> =>
+        Effect.suspend(() => {
+          const known = verified.get(token)
+          if (known && known.exp * 1000 > Date.now()) return Effect.succeed(known)
+          if (known) verified.delete(token)
+          return check(token).pipe(
+            Effect.tap((principal) =>
+              Effect.sync(() => {
+                if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!)
+                verified.set(token, principal)
+              }),
+            ),
+          )
+        })
+
+      const check = Effect.fn("Auth.verify")(function* (token: string) {
         if (token.length === 0 || token.length > 16_384)
           return yield* unauthorized("missing or oversized token")
         const alg = yield* Effect.try({

@@ -17,6 +17,9 @@ const decodeMessage = Schema.decodeUnknownExit(MessageRequest)
 const gatewayVersion = "0.1.0"
 const decodeBatch = Schema.decodeUnknownExit(BatchRequest)
 
+/** Recipients of one batch whose messages are published at once (each recipient's in order). */
+const batchConcurrency = 32
+
 export const resultBody = (result: EnqueueResult) =>
   result._tag === "Queued"
     ? { id: result.id, status: "queued" as const, priority: result.priority, expiresAt: result.expiresAt }
@@ -168,11 +171,34 @@ export const makeHttpApi = Effect.gen(function* () {
             apiError("INVALID_MESSAGE", 'the body must be {"messages":[…up to 1000…]}', "messages"),
           )
         yield* limits.publish(principal.sub, decoded.value.messages.length)
-        const results = yield* Effect.forEach(decoded.value.messages, (message, i) =>
-          enqueueOne(principal, message, `messages.${i}`).pipe(
-            Effect.map(resultBody),
-            Effect.catch((error: AnyError) => Effect.succeed({ error: toErrorBody(error) as ErrorBody })),
-          ),
+        // One recipient's messages are published one after another, in batch order (a retried
+        // publish must not overtake the next: FIFO); different recipients' go on concurrently.
+        const messages = decoded.value.messages
+        const byRecipient = new Map<unknown, Array<number>>()
+        messages.forEach((message, i) => {
+          const to = typeof message === "object" && message !== null && "to" in message ? message.to : i
+          const key = typeof to === "string" ? to : `#${i}`
+          const group = byRecipient.get(key)
+          if (group) group.push(i)
+          else byRecipient.set(key, [i])
+        })
+        const results: Array<ReturnType<typeof resultBody> | { error: ErrorBody }> = []
+        yield* Effect.forEach(
+          byRecipient.values(),
+          (indices) =>
+            Effect.forEach(
+              indices,
+              (i) =>
+                enqueueOne(principal, messages[i], `messages.${i}`).pipe(
+                  Effect.map(resultBody),
+                  Effect.catch((error: AnyError) =>
+                    Effect.succeed({ error: toErrorBody(error) as ErrorBody }),
+                  ),
+                  Effect.map((result) => void (results[i] = result)),
+                ),
+              { discard: true },
+            ),
+          { concurrency: batchConcurrency, discard: true },
         )
         return json(200, { results })
       })

@@ -1,6 +1,6 @@
 import type { RunningGateway, RunningNats } from "@holdover/local-nats"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { gateway, http, nats, token, unique, type Json } from "./support.ts"
+import { connect, gateway, http, nats, token, unique, type Json } from "./support.ts"
 
 describe("HTTP API (a real gateway process over a real nats-server)", () => {
   let server: RunningNats
@@ -169,6 +169,25 @@ describe("HTTP API (a real gateway process over a real nats-server)", () => {
       body: { messages: Array.from({ length: 1001 }, () => ({ to, payload: 1 })) },
     })
     expect(tooMany.status).toBe(400)
+  })
+
+  it("keeps each recipient's batch order when a batch interleaves many recipients", async () => {
+    const recipients = Array.from({ length: 40 }, () => unique("interleaved"))
+    const messages = Array.from({ length: 1000 }, (_, i) => ({
+      to: recipients[i % recipients.length],
+      priority: "normal",
+      payload: i,
+    }))
+    const reply = await http(node.url, "POST", "/v1/messages/batch", { token: admin, body: { messages } })
+    expect(reply.status).toBe(200)
+    const results = reply.body["results"] as Array<Record<string, Json>>
+    expect(results.every((r) => r["status"] === "queued")).toBe(true)
+    for (const to of [recipients[0]!, recipients[39]!]) {
+      const socket = await connect(node.wsUrl, { token: await token(to) })
+      const got = (await socket.messages(25)).map((frame) => frame["payload"])
+      expect(got).toEqual(messages.filter((m) => m.to === to).map((m) => m.payload))
+      socket.ws.close()
+    }
   })
 
   it("purges a recipient's queue and reports how many messages went", async () => {

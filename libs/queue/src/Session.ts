@@ -229,6 +229,11 @@ export class Session implements AsyncIterable<Delivery> {
         }
       }),
     )
+  }
+
+  /** Watches for lanes to drop their consumers, only while some lane holds one (idle sessions cost no timer). */
+  private watchIdle(): void {
+    if (this.idleTimer || this.endReason) return
     this.idleTimer = setInterval(
       () => void this.dropIdleConsumers(),
       Math.max(250, this.settings.consumerIdleMs / 4),
@@ -265,6 +270,7 @@ export class Session implements AsyncIterable<Delivery> {
       info = await add()
     }
     lane.consumer = js.consumers.getConsumerFromInfo(info)
+    this.watchIdle()
   }
 
   /**
@@ -380,7 +386,9 @@ export class Session implements AsyncIterable<Delivery> {
         }
         if (again) continue
       }
-      await this.sleep(1_000)
+      // Everything that makes work (a doorbell, an ack, a fetch ending, a retry falling due)
+      // wakes this; the timeout is only a safety net.
+      await this.sleep(5_000)
     }
   }
 
@@ -448,6 +456,10 @@ export class Session implements AsyncIterable<Delivery> {
         // consumer on its next turn. Nothing else to do — re-checking here would churn consumers.
         await this.deleteConsumer(lane)
       }
+    }
+    if (this.idleTimer && this.lanes.every((lane) => !lane.consumer)) {
+      clearInterval(this.idleTimer)
+      this.idleTimer = undefined
     }
   }
 
