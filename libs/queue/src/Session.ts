@@ -18,7 +18,7 @@
 //   consumer is recreated. The session itself only ends by close() or takeover.
 import type { Priority } from "@holdover/protocol"
 import { priorities } from "@holdover/protocol"
-import { AckPolicy, DeliverPolicy, type Consumer, type JsMsg } from "@nats-io/jetstream"
+import { AckPolicy, DeliverPolicy, type Consumer, type ConsumerInfo, type JsMsg } from "@nats-io/jetstream"
 import { nanos, type Msg, type Subscription } from "@nats-io/transport-node"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
 import type { QueueSettings } from "./QueueConfig.ts"
@@ -54,6 +54,12 @@ class Lane {
   unacked = 0
   /** Stream sequences up to this one were delivered to an earlier session. */
   redeliveredUpTo = 0
+  /**
+   * The consumer's delivery sequence of the last message this session received. Deliveries are
+   * numbered without gaps; a gap means a delivery is in limbo (sent to a fetch that had already
+   * expired, or lost with a consumer leader that died) and newer ones would overtake it.
+   */
+  deliveredSeq = 0
   idleSince = 0
   failures = 0
   retryAt = 0
@@ -260,17 +266,19 @@ export class Session implements AsyncIterable<Delivery> {
    * is deleted — remembering what it delivered, to flag redeliveries — and created again, so its
    * unacked messages come again at once. One API call in the common case, and no 404s.
    */
-  private async resetConsumer(lane: Lane): Promise<void> {
+  private async resetConsumer(lane: Lane): Promise<ConsumerInfo> {
     const { jsm, js } = this.conn
     const add = () => this.gate.run(() => jsm.consumers.add(lane.stream, this.consumerConfig(lane)))
     let info = await add()
     if (info.delivered.stream_seq > 0) {
-      lane.redeliveredUpTo = info.delivered.stream_seq
+      lane.redeliveredUpTo = Math.max(lane.redeliveredUpTo, info.delivered.stream_seq)
       await this.gate.run(() => jsm.consumers.delete(lane.stream, info.name)).catch(() => undefined)
       info = await add()
     }
     lane.consumer = js.consumers.getConsumerFromInfo(info)
+    lane.deliveredSeq = info.delivered.consumer_seq
     this.watchIdle()
+    return info
   }
 
   /**
@@ -339,12 +347,27 @@ export class Session implements AsyncIterable<Delivery> {
     const expectMessages = lane.pending > 0
     const batch = await consumer.fetch({ max_messages: want, expires: expectMessages ? 5_000 : 1_000 })
     let got = 0
+    let gap = false
     for await (const msg of batch) {
       got++
       lane.pending = msg.info.pending
-      if (this.endReason) continue // see end(): dropped, not nak'd
-      lane.buffer.push(msg)
-      this.wake()
+      if (this.endReason || gap) continue // see end(): dropped, not nak'd
+      const seq = msg.info.deliverySequence
+      if (seq > lane.deliveredSeq + 1) gap = true
+      else {
+        lane.deliveredSeq = seq
+        lane.buffer.push(msg)
+        this.wake()
+      }
+    }
+    if (gap && !this.endReason) {
+      // A delivery before this one is in limbo: taking the newer ones would break FIFO. Reset:
+      // everything unacked comes again at once, in order (ours in flight too, flagged
+      // redelivered; the SDK drops them).
+      lane.buffer.splice(0)
+      const info = await this.resetConsumer(lane)
+      lane.pending = Math.max(1, info.num_pending)
+      return got
     }
     if (got === 0 && expectMessages) {
       // An empty fetch is no proof of an empty lane: a loaded server may answer after `expires`,
@@ -356,8 +379,7 @@ export class Session implements AsyncIterable<Delivery> {
       // them), and the lane keeps holding back lower priorities meanwhile.
       if (info.num_ack_pending > lane.unacked + lane.buffer.length) {
         lane.buffer.splice(0)
-        await this.resetConsumer(lane)
-        lane.pending = info.num_pending + info.num_ack_pending
+        lane.pending = Math.max(1, (await this.resetConsumer(lane)).num_pending)
       }
     } else if (got === 0) lane.pending = 0
     return got
@@ -437,29 +459,57 @@ export class Session implements AsyncIterable<Delivery> {
     return Promise.all([...this.pendingAcks])
   }
 
+  private isIdle(lane: Lane): boolean {
+    return (
+      !!lane.consumer && !lane.fetching && !lane.hasWork && lane.buffer.length === 0 && lane.unacked === 0
+    )
+  }
+
+  private dropping = false
+
   private async dropIdleConsumers(): Promise<void> {
-    const now = Date.now()
-    for (const lane of this.lanes) {
-      const idle =
-        lane.consumer && !lane.fetching && !lane.hasWork && lane.buffer.length === 0 && lane.unacked === 0
-      if (!idle) {
-        lane.idleSince = 0
-        continue
-      }
-      if (lane.idleSince === 0) lane.idleSince = now
-      else if (now - lane.idleSince >= this.settings.consumerIdleMs) {
-        lane.consumer = undefined
+    if (this.dropping) return
+    this.dropping = true
+    try {
+      for (const lane of this.lanes) {
+        if (!this.isIdle(lane)) {
+          lane.idleSince = 0
+          continue
+        }
+        const now = Date.now()
+        if (lane.idleSince === 0) lane.idleSince = now
+        if (now - lane.idleSince < this.settings.consumerIdleMs) continue
         lane.idleSince = 0
         await this.settleAcks()
         if (this.endReason) return // a newer session may own a consumer of this name by now
-        // A message stored meanwhile rang the doorbell (lane.rang): the lane then makes a new
-        // consumer on its next turn. Nothing else to do — re-checking here would churn consumers.
+        // Before letting go, ask: a delivery in limbo (sent to a fetch that had expired — the
+        // doorbell's message on a slow cluster) or a message stored without a doorbell would
+        // otherwise wait for the next message or session. Found: drain it, in order.
+        const consumer = lane.consumer!
+        const info = await this.gate.run(() => consumer.info()).catch(() => undefined)
+        if (this.endReason) return
+        if (!this.isIdle(lane) || lane.consumer !== consumer) continue
+        if (info && info.num_ack_pending > 0) {
+          lane.pending = Math.max(1, (await this.resetConsumer(lane).catch(() => info)).num_pending)
+          this.wake()
+          continue
+        }
+        if (info && info.num_pending > 0) {
+          lane.pending = info.num_pending
+          this.wake()
+          continue
+        }
+        // A message stored from here on rings the doorbell (lane.rang): the lane then makes a new
+        // consumer on its next turn.
+        lane.consumer = undefined
         await this.deleteConsumer(lane)
       }
-    }
-    if (this.idleTimer && this.lanes.every((lane) => !lane.consumer)) {
-      clearInterval(this.idleTimer)
-      this.idleTimer = undefined
+      if (this.idleTimer && this.lanes.every((lane) => !lane.consumer)) {
+        clearInterval(this.idleTimer)
+        this.idleTimer = undefined
+      }
+    } finally {
+      this.dropping = false
     }
   }
 

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { RecipientQueue, type Delivery } from "@holdover/queue"
+import { consumerName, NatsConnection, RecipientQueue, type Delivery } from "@holdover/queue"
 import { Effect, Exit, Layer, Scope } from "effect"
 import { buildQueue, eventually, queueLayer, take, TestNats, unique } from "./support.ts"
 
@@ -56,6 +56,80 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
           "the queue is empty",
           Effect.map(queue.depth(r), (d) => d.high + d.normal === 0),
         )
+      }),
+  )
+
+  it.effect(
+    "keeps FIFO when a delivery is lost in limbo (sent to a fetch that had gone): newer ones never overtake it",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const { nc } = yield* NatsConnection
+        const r = unique("limbo")
+        const got = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* queue.openSession(r)
+            yield* queue.enqueue(r, { i: 0 }, { priority: "normal" })
+            const first = yield* take(session, 1)
+            yield* eventually(
+              "the ack is applied",
+              Effect.map(queue.depth(r), (d) => d.normal === 0),
+            )
+            // A pull request whose requester is gone by the time JetStream answers (an expired
+            // fetch on a loaded cluster, a consumer leader that died): the next message is
+            // delivered there, and counts as delivered-unacked until ack_wait (120 s here).
+            const inbox = `limbo.${r}`
+            const lost = nc.subscribe(inbox, { max: 1 })
+            nc.publish(
+              `$JS.API.CONSUMER.MSG.NEXT.${settings.namespace}_NORMAL.${consumerName(r)}`,
+              JSON.stringify({ batch: 1 }),
+              { reply: inbox },
+            )
+            yield* Effect.promise(() => nc.flush())
+            yield* queue.enqueue(r, { i: 1 }, { priority: "normal" })
+            yield* Effect.promise(async () => {
+              for await (const _ of lost) break
+            }).pipe(Effect.timeout("5 seconds"))
+            for (let i = 2; i < 5; i++) yield* queue.enqueue(r, { i }, { priority: "normal" })
+            const rest = yield* take(session, 4, { timeoutMs: 15_000 })
+            return [...first, ...rest]
+          }),
+        )
+        expect(ids(got)).toEqual([0, 1, 2, 3, 4])
+        expect(got[1]!.redelivered).toBe(true) // it had been delivered (into limbo) before
+      }),
+  )
+
+  it.effect(
+    "delivers a doorbell message lost in limbo with nothing after it within consumerIdleMs, not after ack_wait",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const { nc } = yield* NatsConnection
+        const r = unique("limbo-last")
+        const got = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* queue.openSession(r)
+            yield* queue.enqueue(r, { i: 0 }, { priority: "high" })
+            yield* take(session, 1)
+            const inbox = `limbo.${r}`
+            const lost = nc.subscribe(inbox, { max: 1 })
+            nc.publish(
+              `$JS.API.CONSUMER.MSG.NEXT.${settings.namespace}_HIGH.${consumerName(r)}`,
+              JSON.stringify({ batch: 1 }),
+              { reply: inbox },
+            )
+            yield* Effect.promise(() => nc.flush())
+            yield* queue.enqueue(r, { i: 1 }, { priority: "high" })
+            yield* Effect.promise(async () => {
+              for await (const _ of lost) break
+            }).pipe(Effect.timeout("5 seconds"))
+            // Nothing else comes for this lane: only the lane's own check before dropping its
+            // consumer (consumerIdleMs, 5 s) finds the message.
+            return yield* take(session, 1, { timeoutMs: 20_000 })
+          }),
+        )
+        expect(ids(got)).toEqual([1])
       }),
   )
 
