@@ -9,9 +9,10 @@ import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
 import { RecipientQueue, type Delivery, type RecipientSession } from "@holdover/queue"
 import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schema } from "effect"
 import type { WebSocket } from "ws"
-import { fromSchemaError, toErrorBody, type AnyError } from "./ApiError.ts"
+import { apiError, fromSchemaError, toErrorBody, type AnyError } from "./ApiError.ts"
 import { Auth, AuthError, mayPublishTo, type Principal } from "./Auth.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
+import { GatewayState } from "./GatewayState.ts"
 import { resultBody } from "./HttpApi.ts"
 import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
@@ -47,6 +48,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   const queue = yield* RecipientQueue
   const metrics = yield* Metrics
   const limits = yield* Limits
+  const state = yield* GatewayState
   const connectionId = randomUUID()
   const connectedAt = Date.now()
   let wireBytesCounted = 0
@@ -81,7 +83,14 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   )
 
   const send = (frame: ServerFrame) =>
-    Effect.sync(() => ws.readyState === ws.OPEN && ws.send(JSON.stringify(frame)))
+    Effect.sync(() => {
+      if (ws.readyState !== ws.OPEN) return
+      const text = JSON.stringify(frame)
+      metrics.wsPayloadBytes.inc(Buffer.byteLength(text))
+      ws.send(text)
+      // What the socket wrote so far (this frame is still being compressed: counted next time).
+      countWireBytes()
+    })
   const close = (code: number, reason: string) =>
     Effect.sync(() => {
       metrics.closes.inc({ code: String(code) })
@@ -282,6 +291,12 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
             const ref = frame.ref
             const result = yield* Effect.exit(
               Effect.gen(function* () {
+                if (state.isOverloaded()) {
+                  metrics.shed.inc()
+                  return yield* Effect.fail(
+                    apiError("QUEUE_UNAVAILABLE", "this gateway node is overloaded; retry shortly"),
+                  )
+                }
                 yield* mayPublishTo(principal, frame.to)
                 yield* limits.publish(principal.sub, 1)
                 return yield* queue.enqueue(frame.to, frame.payload, {

@@ -38,6 +38,8 @@ export interface GatewaySettings {
   readonly admissionRate: number
   readonly admissionConcurrency: number
   readonly admissionQueue: number
+  /** Event-loop delay beyond which new producer work is refused with 503 (0 = never). */
+  readonly shedEventLoopDelayMs: number
 }
 
 export const defaultGatewaySettings: GatewaySettings = {
@@ -61,6 +63,7 @@ export const defaultGatewaySettings: GatewaySettings = {
   admissionRate: 100,
   admissionConcurrency: 16,
   admissionQueue: 5_000,
+  shedEventLoopDelayMs: 200,
 }
 
 const raw = (name: string) => Config.option(Config.String(name)).pipe(Effect.map(Option.getOrUndefined))
@@ -184,6 +187,12 @@ export const readGatewaySettings = Effect.gen(function* () {
       "a positive integer",
       intIn(1, 10_000_000),
       d.admissionQueue,
+    ),
+    shedEventLoopDelayMs: yield* parsed(
+      "HOLDOVER_SHED_EVENT_LOOP_DELAY",
+      "a duration such as 200ms (0 turns shedding off)",
+      (raw) => (raw === "0" || raw === "off" ? 0 : parseDuration(raw)),
+      d.shedEventLoopDelayMs,
     ),
   } satisfies GatewaySettings
 })

@@ -43,7 +43,7 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
       const api = yield* makeHttpApi
       const connections = yield* FiberSet.make<unknown, unknown>()
       const runInSet = yield* FiberSet.runtime(connections)<
-        GatewayConfig | Auth | RecipientQueue | Metrics | Limits
+        GatewayConfig | GatewayState | Auth | RecipientQueue | Metrics | Limits
       >()
 
       const wss = new WebSocketServer({

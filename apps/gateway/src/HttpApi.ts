@@ -17,6 +17,13 @@ const decodeMessage = Schema.decodeUnknownExit(MessageRequest)
 const gatewayVersion = "0.1.0"
 const decodeBatch = Schema.decodeUnknownExit(BatchRequest)
 
+const overloaded = apiError(
+  "QUEUE_UNAVAILABLE",
+  "this gateway node is overloaded; retry shortly (or on another node)",
+  undefined,
+  1,
+)
+
 /** Recipients of one batch whose messages are published at once (each recipient's in order). */
 const batchConcurrency = 32
 
@@ -153,6 +160,12 @@ export const makeHttpApi = Effect.gen(function* () {
     if (path === "/v1/messages" || path === "/v1/messages/batch") {
       if (method !== "POST") return Effect.fail(apiError("NOT_FOUND", `use POST ${path}`))
       const batch = path.endsWith("/batch")
+      // Refused before anything costs CPU: no body read, no token check (see GatewayState).
+      if (state.isOverloaded()) {
+        metrics.shed.inc()
+        metrics.rejected.inc({ code: "QUEUE_UNAVAILABLE" })
+        return Effect.fail(overloaded)
+      }
       return Effect.gen(function* () {
         const principal = yield* authenticate(request)
         yield* requireScope(principal, "publish")

@@ -62,6 +62,17 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
         return socketBytes
       }
       const compressed = await measure(true)
+      const counter = async (name: string) =>
+        Number(
+          new RegExp(`^${name} (\\d+)`, "m").exec(
+            String((await http(node.url, "GET", "/metrics")).body),
+          )?.[1],
+        )
+      // The compression ratio shows in the metrics: frames before deflate vs bytes on the sockets.
+      const payloadBytes = await counter("holdover_ws_payload_bytes_total")
+      const wireBytes = await counter("holdover_ws_wire_bytes_total")
+      expect(payloadBytes).toBeGreaterThan(size)
+      expect(wireBytes).toBeLessThan(payloadBytes / 3)
       const plain = await measure(false)
       expect(plain).toBeGreaterThan(size)
       expect(compressed).toBeLessThan(size / 4)
@@ -230,6 +241,48 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
       expect(received).toEqual(Array.from({ length: 1500 }, (_, i) => i))
       ws.close()
     } finally {
+      await node.stop()
+    }
+  }, 60_000)
+
+  it("sheds producer work with 503 QUEUE_UNAVAILABLE + Retry-After while its event loop is behind, keeps answering /healthz, and takes work again after", async () => {
+    const node = await gateway(server, { HOLDOVER_SHED_EVENT_LOOP_DELAY: "150ms" })
+    try {
+      const to = unique("shed")
+      const accepted: Array<number> = []
+      const publish = async (i: number) => {
+        const reply = await http(node.url, "POST", "/v1/messages", {
+          token: producer,
+          body: { to, payload: i },
+        })
+        if (reply.status === 202) accepted.push(i)
+        return reply
+      }
+      expect((await publish(0)).status).toBe(202)
+      // A stall of the gateway's event loop, as CPU saturation causes: 500 ms without a turn.
+      node.signal("SIGSTOP")
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      node.signal("SIGCONT")
+      const replies = []
+      for (let i = 1; i <= 20; i++) {
+        replies.push(await publish(i))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      const shed = replies.filter((r) => r.status === 503)
+      expect(shed.length).toBeGreaterThan(0)
+      expect(shed[0]!.body["error"]["code"]).toBe("QUEUE_UNAVAILABLE")
+      expect(shed[0]!.body["error"]["message"]).toContain("overloaded")
+      expect(shed[0]!.headers.get("retry-after")).toBe("1")
+      expect(replies.every((r) => r.status === 202 || r.status === 503)).toBe(true)
+      expect((await http(node.url, "GET", "/healthz")).status).toBe(200)
+      expect((await publish(99)).status).toBe(202) // calm again: work is taken
+      expect(String((await http(node.url, "GET", "/metrics")).body)).toMatch(/holdover_shed_total [1-9]/)
+      const socket = await connect(node.wsUrl, { token: await token(to) })
+      const got = (await socket.messages(accepted.length)).map((frame) => frame["payload"])
+      expect(got).toEqual(accepted)
+      socket.ws.close()
+    } finally {
+      node.signal("SIGCONT")
       await node.stop()
     }
   }, 60_000)

@@ -125,9 +125,10 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
           `retention=workqueue storage=file, which cannot be changed in place. Move its messages elsewhere and ` +
           `delete the stream, or choose another namespace.`,
       )
-    const changed = mutableKeys.filter(
-      (key) => key in desired && JSON.stringify(current[key]) !== JSON.stringify(desired[key]),
-    )
+    // The server leaves out false flags (omitempty): an absent one is false, not a difference.
+    const same = (have: unknown, want: unknown) =>
+      JSON.stringify(have ?? (want === false ? false : have)) === JSON.stringify(want)
+    const changed = mutableKeys.filter((key) => key in desired && !same(current[key], desired[key]))
     if (changed.length === 0) continue
     const update: Partial<StreamConfig> = {}
     for (const key of changed) Object.assign(update, { [key]: desired[key] })

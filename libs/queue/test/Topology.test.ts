@@ -49,6 +49,26 @@ layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
     }),
   )
 
+  it.effect("leaves streams that already match alone: a second node starting updates nothing", () =>
+    Effect.gen(function* () {
+      const namespace = unique("TOPO").toUpperCase()
+      const subjectPrefix = unique("t")
+      const first = yield* buildQueue({ namespace, subjectPrefix })
+      const updates: Array<string> = []
+      const advisories = first.conn.nc.subscribe("$JS.EVENT.ADVISORY.STREAM.UPDATED.>", {
+        callback: (_error, msg) => {
+          if (msg.subject.includes(namespace)) updates.push(msg.subject)
+        },
+      })
+      yield* Effect.promise(() => first.conn.nc.flush())
+      yield* buildQueue({ namespace, subjectPrefix })
+      yield* Effect.promise(() => first.conn.nc.flush())
+      yield* Effect.sleep("200 millis")
+      advisories.unsubscribe()
+      expect(updates).toEqual([])
+    }),
+  )
+
   it.effect("refuses to start on a stream it cannot change in place, naming it", () =>
     Effect.gen(function* () {
       const namespace = unique("TOPO").toUpperCase()
