@@ -1,9 +1,11 @@
 // `npm run bench` (≈ 15 min on 2 cores) and `npm run bench -- --quick` (≈ 2 min smoke run):
-// Holdover's throughput, reconnect replay, reconnect storms, idle connections and scaling, each
+// Holdover's throughput, reconnect replay, reconnect storms, idle connections, scaling,
+// compression on the wire and a 2× overload run, each
 // next to a raw baseline measured in the same run. The steps live in test/bench/; this entry
 // parses the arguments, makes sure the process may hold enough sockets, and runs them.
 //   --quick          smaller steps; writes test/bench/results/quick.* instead of latest.*
-//   --only=a,b       only these steps: throughput, delivery, replay, storm, idle, scaling
+//   --only=a,b       only these steps: throughput, delivery, replay, idle, scaling, compression,
+//                    overload, storm
 //   --cpu-prof=DIR   gateways write V8 CPU profiles to DIR when they stop (open them in Chrome DevTools)
 import { spawnSync } from "node:child_process"
 import { dirname, join, resolve } from "node:path"

@@ -1,18 +1,20 @@
 // The benchmark run (`npm run bench`, `npm run bench -- --quick`): starts a nats-server of its own
-// and gateway processes on loopback, runs the six steps in order — throughput, end-to-end
-// delivery, reconnect replay, idle connections, cost-per-message scaling, reconnect storms — each
-// next to its raw baseline, prints a progress line per step, and writes the results file, the
-// markdown table and the chart. A step that fails is reported and the run goes on; a step that
-// would start after the time budget is skipped and noted. Everything it starts is stopped at the
-// end (and killed if the process exits early).
+// and gateway processes on loopback, runs the eight steps in order — throughput, end-to-end
+// delivery, reconnect replay, idle connections, cost-per-message scaling, wire compression,
+// overload, reconnect storms — each next to its raw baseline, prints a progress line per step,
+// and writes the results file, the markdown table and the chart. A step that fails is reported
+// and the run goes on; a step that would start after the time budget is skipped and noted.
+// Everything it starts is stopped at the end (and killed if the process exits early).
 import { spawnSync } from "node:child_process"
 import { availableParallelism, loadavg } from "node:os"
 import type { RunningGateway } from "@holdover/local-nats"
 import { priorities } from "@holdover/protocol"
+import { compression } from "./Compression.ts"
 import { delivery } from "./Delivery.ts"
 import type { Figures, StepContext } from "./Figures.ts"
 import { Harness } from "./Harness.ts"
 import { idle } from "./Idle.ts"
+import { overload } from "./Overload.ts"
 import { RawJetStream } from "./RawJetStream.ts"
 import { replay } from "./Replay.ts"
 import { markdownTable, orderFigures, writeResults, type Results } from "./Report.ts"
@@ -45,6 +47,8 @@ const steps: ReadonlyArray<Step> = [
   { name: "replay", run: async (h, ctx, gateway) => replay(h, await gateway(), ctx) },
   { name: "idle", run: (h, ctx) => idle(h, ctx) },
   { name: "scaling", run: (h, ctx) => scaling(h, ctx) },
+  { name: "compression", run: async (h, ctx, gateway) => compression(h, await gateway(), ctx) },
+  { name: "overload", run: (h, ctx) => overload(h, ctx) },
   // Last: the one with a hard time limit, and the heaviest residue for JetStream.
   { name: "storm", run: (h, ctx) => storm(h, ctx) },
 ]

@@ -133,7 +133,9 @@ export const svgChart = (results: Results): string => {
   const bars: Array<{ label: string; speed: number }> = []
   for (const [name, figure] of Object.entries(results.figures)) {
     const r = figure["ratio"]
-    if (typeof r !== "number" || r <= 0 || name.startsWith("cost_per_msg")) continue
+    // Bytes per message (compression) are a size ratio, not a speed: left out of the bars.
+    if (typeof r !== "number" || r <= 0 || name.startsWith("cost_per_msg") || figure["unit"] === "B/msg")
+      continue
     const isTime = figure["baseline_ms"] !== undefined
     bars.push({ label: name, speed: isTime ? 1 / r : r })
   }
