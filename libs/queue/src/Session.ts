@@ -268,12 +268,22 @@ export class Session implements AsyncIterable<Delivery> {
    */
   private async resetConsumer(lane: Lane): Promise<ConsumerInfo> {
     const { jsm, js } = this.conn
+    // Until a reset succeeds the lane has no usable consumer: whoever fetches next resets again.
+    lane.consumer = undefined
     const add = () => this.gate.run(() => jsm.consumers.add(lane.stream, this.consumerConfig(lane)))
     let info = await add()
-    if (info.delivered.stream_seq > 0) {
+    if (info.delivered.consumer_seq > 0) {
       lane.redeliveredUpTo = Math.max(lane.redeliveredUpTo, info.delivered.stream_seq)
-      await this.gate.run(() => jsm.consumers.delete(lane.stream, info.name)).catch(() => undefined)
+      // A delete that failed (a consumer leader moving, a timeout) must not pass for a reset:
+      // its unacked deliveries would wait for ack_wait while newer ones go ahead.
+      await this.gate
+        .run(() => jsm.consumers.delete(lane.stream, info.name))
+        .catch((error: unknown) => {
+          if (apiCode(error) !== ApiCode.ConsumerNotFound) throw error
+        })
       info = await add()
+      if (info.delivered.consumer_seq > 0)
+        throw new Error(`consumer ${info.name} on ${lane.stream} was not reset (recreated meanwhile?)`)
     }
     lane.consumer = js.consumers.getConsumerFromInfo(info)
     lane.deliveredSeq = info.delivered.consumer_seq
@@ -365,6 +375,8 @@ export class Session implements AsyncIterable<Delivery> {
       // everything unacked comes again at once, in order (ours in flight too, flagged
       // redelivered; the SDK drops them).
       lane.buffer.splice(0)
+      // The lane keeps its turn (and holds back lower priorities) until a reset succeeds.
+      lane.pending = Math.max(1, lane.pending)
       const info = await this.resetConsumer(lane)
       lane.pending = Math.max(1, info.num_pending)
       return got
@@ -379,6 +391,7 @@ export class Session implements AsyncIterable<Delivery> {
       // them), and the lane keeps holding back lower priorities meanwhile.
       if (info.num_ack_pending > lane.unacked + lane.buffer.length) {
         lane.buffer.splice(0)
+        lane.pending = Math.max(1, lane.pending)
         lane.pending = Math.max(1, (await this.resetConsumer(lane)).num_pending)
       }
     } else if (got === 0) lane.pending = 0
