@@ -23,10 +23,17 @@ const lightChurn: ChurnOptions = {
   maxCycles: 30,
 }
 
-/** Waits until the producers have had `more` messages accepted beyond what they had. */
+/**
+ * Waits until the producers have had `more` messages accepted beyond what they had, or have
+ * posted everything they had to post (a slow fault phase can outlast them).
+ */
 const progress = async (checker: CheckerRun, more: number, timeoutMs = 60_000) => {
   const target = checker.accepted() + more
-  await waitUntil(`${target} messages were accepted`, () => checker.accepted() >= target, timeoutMs)
+  await waitUntil(
+    `${target} messages were accepted`,
+    () => checker.accepted() >= target || !checker.producing(),
+    timeoutMs,
+  )
 }
 
 let cluster: Cluster | undefined
@@ -50,9 +57,7 @@ const expectClean = async (checker: CheckerRun) => {
 }
 
 describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under faults", () => {
-  // KNOWN FAILING (issue 6 notes): passes alone, but in a full run on 2 loaded cores some
-  // accepted messages were not delivered within 90 s (no loss seen, a delivery stall).
-  it.skip("loses nothing when a gateway is killed with -9 under load", async () => {
+  it("loses nothing when a gateway is killed with -9 under load", async () => {
     cluster = await startCluster()
     const checker = await check({ name: "gateway kill -9", churn: lightChurn })
     await progress(checker, 400)
@@ -64,9 +69,7 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
     await expectClean(checker)
   }, 240_000)
 
-  // KNOWN FAILING (issue 6 notes): nothing lost, but 1 FIFO violation in a run — a redelivery
-  // after the R3 consumer's leader moved can overtake newer messages.
-  it.skip("loses nothing when the stream leader's NATS node is killed with -9 under load, and when it returns", async () => {
+  it("loses nothing when the stream leader's NATS node is killed with -9 under load, and when it returns", async () => {
     cluster = await startCluster()
     const checker = await check({ name: "nats leader kill -9", churn: lightChurn })
     await progress(checker, 400)
@@ -81,20 +84,44 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
     await expectClean(checker)
   }, 240_000)
 
-  // KNOWN FAILING (issue 6 notes): on nats-server 2.9.10 the healed cluster stays "not current
-  // with the meta leader" beyond 60 s; to be retried with a 2.10+ image (HOLDOVER_NATS_IMAGE).
-  it.skip("loses nothing when a network partition isolates one NATS node, and after it heals", async () => {
-    cluster = await startCluster()
-    const checker = await check({ name: "nats partition", churn: lightChurn })
-    await progress(checker, 400)
-    const isolated = await cluster.streamLeader("high")
-    await isolated.partition()
-    await progress(checker, 600)
-    await isolated.heal()
-    await cluster.waitSettled()
-    await progress(checker, 300)
-    await expectClean(checker)
-  }, 240_000)
+  // KNOWN FAILING on nats-server 2.9.10 (issue 6 notes, docs/guarantees.md): in the last run 2 of
+  // 16 000 accepted messages (published to the isolated stream leader around the cut) were neither
+  // delivered nor stored afterwards, and the healed server had switched JetStream off (restarted
+  // here as the k8s liveness probe would). Run it against a 2.10+/2.12 image with
+  // HOLDOVER_NATS_IMAGE=nats:2.12-alpine where one can be pulled.
+  it.skipIf(!process.env["HOLDOVER_NATS_IMAGE"])(
+    "loses nothing when a network partition isolates one NATS node, and after it heals",
+    async () => {
+      cluster = await startCluster()
+      const checker = await check({ name: "nats partition", churn: lightChurn })
+      await progress(checker, 400)
+      const isolated = await cluster.streamLeader("high")
+      await isolated.partition()
+      await progress(checker, 600)
+      await isolated.heal()
+      // nats-server 2.9.10 takes one to two minutes after a heal before the isolated node is current
+      // with the meta leader again; deliveries go on meanwhile (two of three servers are a quorum).
+      // Sometimes it switches JetStream off for good instead ("JetStream not enabled": a 2.9 bug,
+      // fixed in 2.9.16, nats-server#3985); deploy/k8s's liveness probe (/healthz?js-enabled-only)
+      // then restarts it, and so does this test.
+      const healing = Date.now()
+      const healed = cluster
+      await healed.waitSettled(150_000).catch(async (error: unknown) => {
+        if (!String(error).includes("JetStream not enabled")) throw error
+        console.log(
+          `[cluster] partition: ${isolated.name} switched JetStream off after the heal; restarting it`,
+        )
+        await isolated.restart()
+        await healed.waitSettled(120_000)
+      })
+      console.log(
+        `[cluster] partition healed: settled ${Math.round((Date.now() - healing) / 1000)} s after the heal`,
+      )
+      await progress(checker, 300)
+      await expectClean(checker)
+    },
+    480_000,
+  )
 
   it("keeps the queues of offline recipients through a full cluster restart", async () => {
     cluster = await startCluster()
@@ -128,9 +155,7 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
     await expectClean(checker)
   }, 240_000)
 
-  // KNOWN FAILING (issue 6 notes): nothing lost, but FIFO violations within a priority and slow
-  // session openings (takeover waits) under rapid reconnects on the R3 cluster.
-  it.skip("loses nothing while 100 clients reconnect in rapid cycles", async () => {
+  it("loses nothing while 100 clients reconnect in rapid cycles", async () => {
     cluster = await startCluster()
     const checker = await check({
       name: "100 clients rapid reconnects",
@@ -138,7 +163,9 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
       laneIntervalMs: 2_000,
       churn: { upMs: [200, 800], offlineShare: 0.2, downMs: [100, 600], maxCycles: 5 },
     })
-    await waitUntil("400 sessions were opened", () => checker.sessions() >= 400, 150_000).catch(
+    // On 2 shared cores, three NATS containers, three gateways and the producers leave room for
+    // about 3 session openings a second on the R3 cluster (each creates R3 consumers).
+    await waitUntil("400 sessions were opened", () => checker.sessions() >= 400, 240_000).catch(
       (error: unknown) => {
         throw new Error(
           `${String(error)}: ${checker.sessions()} sessions, ${checker.accepted()} accepted; ${checker.details().slice(0, 5).join("; ")}`,
@@ -147,5 +174,5 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
     )
     const report = await expectClean(checker)
     expect(report.sessions).toBeGreaterThanOrEqual(400)
-  }, 240_000)
+  }, 360_000)
 })

@@ -9,10 +9,15 @@
 //   nothing unacked deletes its consumer. An idle connected recipient holds no consumer.
 // - Opening first asks any older session of the recipient, anywhere in the cluster, to let go
 //   (core-NATS request; no responders = nobody to wait for). It then resets each existing
-//   consumer (delete + create): everything unacked is delivered again at once, in order, with
-//   no ack_wait stall. Messages the old consumer had delivered are flagged `redelivered`.
+//   consumer with deliveries outstanding (delete + create): everything unacked is delivered again
+//   at once, in order, with no ack_wait stall, flagged `redelivered`. One with none outstanding
+//   is reused as it is.
+// - Deliveries are numbered by the consumer without gaps; a gap means one is in limbo (sent to a
+//   fetch that had expired, or lost with a dying consumer leader): the lane resets before anything
+//   newer is handed out.
 // - Closing keeps the consumer of a lane that has unacked deliveries (so the next session can
-//   flag them redelivered), deletes the others; either way the next session gets them at once.
+//   flag them redelivered) or backlog left (the next session reuses it), deletes the others;
+//   either way the next session gets everything at once.
 // - An expired message (Holdover-Expires-At in the past) is acked away and counted, never yielded.
 // - JetStream trouble: fetches fail, the lane waits (capped backoff) and tries again; a lost
 //   consumer is recreated. The session itself only ends by close() or takeover.
@@ -230,7 +235,7 @@ export class Session implements AsyncIterable<Delivery> {
         // Nothing stored means nothing to reset either: a consumer left by a crashed session then
         // holds nothing unacked; it is reused if a message comes, or expires (inactive_threshold).
         if (count > 0 && !this.endReason) {
-          await this.resetConsumer(lane)
+          await this.resetConsumer(lane, count)
           lane.pending = count
         }
       }),
@@ -262,17 +267,22 @@ export class Session implements AsyncIterable<Delivery> {
 
   /**
    * Make sure the lane's consumer starts from the first unacked message. Creating it is
-   * idempotent: a consumer that already exists and has delivered something (an earlier session's)
-   * is deleted — remembering what it delivered, to flag redeliveries — and created again, so its
-   * unacked messages come again at once. One API call in the common case, and no 404s.
+   * idempotent: a consumer that already exists with deliveries outstanding (an earlier session's,
+   * or ours in limbo) is deleted — remembering what it delivered, to flag redeliveries — and
+   * created again, so its unacked messages come again at once. One with none outstanding already
+   * stands at the first unacked message and is used as it is. One API call in the common case.
    */
-  private async resetConsumer(lane: Lane): Promise<ConsumerInfo> {
+  private async resetConsumer(lane: Lane, stored?: number): Promise<ConsumerInfo> {
     const { jsm, js } = this.conn
     // Until a reset succeeds the lane has no usable consumer: whoever fetches next resets again.
     lane.consumer = undefined
     const add = () => this.gate.run(() => jsm.consumers.add(lane.stream, this.consumerConfig(lane)))
     let info = await add()
-    if (info.delivered.consumer_seq > 0) {
+    // `stored`: the subject's message count just read. A consumer that accounts for fewer (stream
+    // and consumer state out of step after a failover — seen on nats-server 2.9) would never
+    // deliver the rest; a new one starts from the first message stored.
+    const missing = stored !== undefined && info.num_pending + info.num_ack_pending < stored
+    if (info.num_ack_pending > 0 || (missing && info.delivered.consumer_seq > 0)) {
       lane.redeliveredUpTo = Math.max(lane.redeliveredUpTo, info.delivered.stream_seq)
       // A delete that failed (a consumer leader moving, a timeout) must not pass for a reset:
       // its unacked deliveries would wait for ack_wait while newer ones go ahead.
@@ -282,7 +292,7 @@ export class Session implements AsyncIterable<Delivery> {
           if (apiCode(error) !== ApiCode.ConsumerNotFound) throw error
         })
       info = await add()
-      if (info.delivered.consumer_seq > 0)
+      if (info.num_ack_pending > 0)
         throw new Error(`consumer ${info.name} on ${lane.stream} was not reset (recreated meanwhile?)`)
     }
     lane.consumer = js.consumers.getConsumerFromInfo(info)
@@ -294,7 +304,7 @@ export class Session implements AsyncIterable<Delivery> {
   /**
    * The lane's consumer, made when a doorbell rings on a lane without one. A consumer of that
    * name may already exist — left by an earlier session with deliveries outstanding — so it is
-   * reset, never reused as it is: reusing it would deliver newer messages before those.
+   * reset: reusing it as it is would deliver newer messages before those.
    */
   private async ensureConsumer(lane: Lane): Promise<Consumer> {
     if (!lane.consumer) await this.resetConsumer(lane)
@@ -553,7 +563,9 @@ export class Session implements AsyncIterable<Delivery> {
       await Promise.all(
         this.lanes.map(async (lane) => {
           lane.buffer.splice(0)
-          if (lane.consumer && lane.unacked === 0) await this.deleteConsumer(lane)
+          // A lane with backlog left keeps its consumer for the recipient's next session (which
+          // reuses it: no delete + create per reconnect); inactive_threshold removes it if none comes.
+          if (lane.consumer && lane.unacked === 0 && !lane.hasWork) await this.deleteConsumer(lane)
         }),
       )
     }
