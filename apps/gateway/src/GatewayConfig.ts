@@ -101,7 +101,12 @@ export const readGatewaySettings = Effect.gen(function* () {
   const origins = (yield* raw("HOLDOVER_ALLOWED_ORIGINS")) ?? ""
   return {
     port: yield* parsed("HOLDOVER_PORT", "a port number 0-65535", intIn(0, 65_535), d.port),
-    host: d.host,
+    host: yield* parsed(
+      "HOLDOVER_HOST",
+      "an IP address or host name to listen on, such as 0.0.0.0, 127.0.0.1 or ::",
+      (raw) => (/^[A-Za-z0-9.:[\]-]+$/.test(raw) ? raw.replace(/^\[(.*)\]$/, "$1") : undefined),
+      d.host,
+    ),
     jwtSecret: secret === undefined ? undefined : Redacted.make(secret),
     jwks,
     allowedOrigins: origins

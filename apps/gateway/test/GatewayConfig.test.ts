@@ -19,6 +19,7 @@ describe("start-up configuration", () => {
     ["HOLDOVER_PORT", "http", "a port number"],
     ["HOLDOVER_MAX_FRAME_BYTES", "12", "a size in bytes"],
     ["HOLDOVER_JWT_SECRET", "short", "at least 16 characters"],
+    ["HOLDOVER_HOST", "my host", "an IP address or host name"],
   ])(
     "stops start-up on a bad %s, naming the variable and what it expected",
     async (variable, value, expected) => {
@@ -30,6 +31,18 @@ describe("start-up configuration", () => {
       expect(error.message).toContain(`${variable}: expected ${expected}`)
     },
   )
+
+  it("listens on HOLDOVER_HOST", async () => {
+    // The test launcher binds loopback by default (HOLDOVER_HOST=127.0.0.1): ask for another one.
+    const node = await gateway(server, { HOLDOVER_HOST: "127.0.0.2" })
+    try {
+      expect((await fetch(`http://127.0.0.2:${node.port}/healthz`)).status).toBe(200)
+      expect(node.logs().join("\n")).toContain(`listening on http://127.0.0.2:${node.port}`)
+      await expect(fetch(`${node.url}/healthz`)).rejects.toThrow() // not on 127.0.0.1
+    } finally {
+      await node.stop()
+    }
+  })
 
   it("refuses to start without any way to verify tokens", async () => {
     const error = await gateway(server, { HOLDOVER_JWT_SECRET: "" }).then(

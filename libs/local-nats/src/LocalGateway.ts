@@ -26,7 +26,7 @@ export const startGateway = (
 ): Promise<RunningGateway> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--conditions=@holdover/source", entry], {
-      env: { PATH: process.env["PATH"] ?? "", HOLDOVER_PORT: "0", ...env },
+      env: { PATH: process.env["PATH"] ?? "", HOLDOVER_HOST: "127.0.0.1", HOLDOVER_PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     })
     const lines: Array<string> = []
