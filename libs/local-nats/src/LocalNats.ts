@@ -192,8 +192,27 @@ const startBinary = async (
     pid: child.pid,
     signal: (signal) => {
       child.kill(signal)
+      // kill() returns before a multi-threaded server has stopped: without this wait a request
+      // sent right after SIGSTOP can still be answered (seen on loaded CI machines).
+      if (signal === "SIGSTOP" && child.pid !== undefined) waitForStopped(child.pid, 1_000)
     },
     stop,
+  }
+}
+
+/** Blocks (bounded) until /proc says the process is stopped ("T"); returns at once off Linux. */
+const waitForStopped = (pid: number, timeoutMs: number): void => {
+  const deadline = Date.now() + timeoutMs
+  const tick = new Int32Array(new SharedArrayBuffer(4))
+  while (Date.now() < deadline) {
+    let state: string | undefined
+    try {
+      state = /\)\s+(\S)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1]
+    } catch {
+      return // no /proc, or the process is gone
+    }
+    if (state === "T" || state === "t") return
+    Atomics.wait(tick, 0, 0, 1)
   }
 }
 
