@@ -23,6 +23,14 @@ export const apiError = (code: ErrorCode, message: string, path?: string, retryA
   })
 
 /** Seconds a client should wait before retrying, when the error says so. */
+/** This node's event loop is behind (GatewayState): producer work is refused until it catches up. */
+export const nodeOverloaded = apiError(
+  "QUEUE_UNAVAILABLE",
+  "this gateway node is overloaded; retry shortly (or on another node)",
+  undefined,
+  1,
+)
+
 export const retryAfterOf = (error: AnyError): number | undefined =>
   error._tag === "ApiError"
     ? error.retryAfter

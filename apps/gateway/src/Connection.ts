@@ -9,7 +9,7 @@ import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
 import { RecipientQueue, type Delivery, type RecipientSession } from "@holdover/queue"
 import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schema } from "effect"
 import type { WebSocket } from "ws"
-import { apiError, fromSchemaError, toErrorBody, type AnyError } from "./ApiError.ts"
+import { fromSchemaError, nodeOverloaded, toErrorBody, type AnyError } from "./ApiError.ts"
 import { Auth, AuthError, mayPublishTo, type Principal } from "./Auth.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
 import { GatewayState } from "./GatewayState.ts"
@@ -293,9 +293,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
               Effect.gen(function* () {
                 if (state.isOverloaded()) {
                   metrics.shed.inc()
-                  return yield* Effect.fail(
-                    apiError("QUEUE_UNAVAILABLE", "this gateway node is overloaded; retry shortly"),
-                  )
+                  return yield* Effect.fail(nodeOverloaded)
                 }
                 yield* mayPublishTo(principal, frame.to)
                 yield* limits.publish(principal.sub, 1)

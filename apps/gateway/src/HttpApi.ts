@@ -5,7 +5,15 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { BatchRequest, MessageRequest, type ErrorBody } from "@holdover/protocol"
 import { RecipientQueue, type EnqueueResult, type QueueError } from "@holdover/queue"
 import { Context, Effect, Schema } from "effect"
-import { apiError, fromSchemaError, retryAfterOf, statusOf, toErrorBody, type AnyError } from "./ApiError.ts"
+import {
+  apiError,
+  fromSchemaError,
+  nodeOverloaded,
+  retryAfterOf,
+  statusOf,
+  toErrorBody,
+  type AnyError,
+} from "./ApiError.ts"
 import { Auth, mayPublishTo, requireScope, type Principal } from "./Auth.ts"
 import { DemoPage } from "./DemoPage.ts"
 import { GatewayState } from "./GatewayState.ts"
@@ -16,13 +24,6 @@ import { openApiDocument } from "./OpenApi.ts"
 const decodeMessage = Schema.decodeUnknownExit(MessageRequest)
 const gatewayVersion = "0.1.0"
 const decodeBatch = Schema.decodeUnknownExit(BatchRequest)
-
-const overloaded = apiError(
-  "QUEUE_UNAVAILABLE",
-  "this gateway node is overloaded; retry shortly (or on another node)",
-  undefined,
-  1,
-)
 
 /** Recipients of one batch whose messages are published at once (each recipient's in order). */
 const batchConcurrency = 32
@@ -164,7 +165,7 @@ export const makeHttpApi = Effect.gen(function* () {
       if (state.isOverloaded()) {
         metrics.shed.inc()
         metrics.rejected.inc({ code: "QUEUE_UNAVAILABLE" })
-        return Effect.fail(overloaded)
+        return Effect.fail(nodeOverloaded)
       }
       return Effect.gen(function* () {
         const principal = yield* authenticate(request)

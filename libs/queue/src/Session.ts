@@ -382,13 +382,8 @@ export class Session implements AsyncIterable<Delivery> {
     }
     if (gap && !this.endReason) {
       // A delivery before this one is in limbo: taking the newer ones would break FIFO. Reset:
-      // everything unacked comes again at once, in order (ours in flight too, flagged
-      // redelivered; the SDK drops them).
-      lane.buffer.splice(0)
-      // The lane keeps its turn (and holds back lower priorities) until a reset succeeds.
-      lane.pending = Math.max(1, lane.pending)
-      const info = await this.resetConsumer(lane)
-      lane.pending = Math.max(1, info.num_pending)
+      // everything unacked comes again at once, in order.
+      await this.recoverLimbo(lane)
       return got
     }
     if (got === 0 && expectMessages) {
@@ -396,16 +391,21 @@ export class Session implements AsyncIterable<Delivery> {
       // and what it delivered then is lost in transit (delivered, never seen here) until ack_wait.
       const info = await this.gate.run(() => consumer.info())
       lane.pending = info.num_pending
-      // More delivered-unacked than this session holds: some are in limbo. Reset hands them back
-      // at once, in order (ours in flight come again too, flagged redelivered; the SDK drops
-      // them), and the lane keeps holding back lower priorities meanwhile.
-      if (info.num_ack_pending > lane.unacked + lane.buffer.length) {
-        lane.buffer.splice(0)
-        lane.pending = Math.max(1, lane.pending)
-        lane.pending = Math.max(1, (await this.resetConsumer(lane)).num_pending)
-      }
+      // More delivered-unacked than this session holds: some are in limbo.
+      if (info.num_ack_pending > lane.unacked + lane.buffer.length) await this.recoverLimbo(lane)
     } else if (got === 0) lane.pending = 0
     return got
+  }
+
+  /**
+   * Deliveries in limbo: reset the lane's consumer so everything unacked comes again at once, in
+   * order (ours in flight too, flagged redelivered; the SDK drops them). The lane keeps its turn —
+   * holding back lower priorities — until a reset succeeds.
+   */
+  private async recoverLimbo(lane: Lane): Promise<void> {
+    lane.buffer.splice(0)
+    lane.pending = Math.max(1, lane.pending)
+    lane.pending = Math.max(1, (await this.resetConsumer(lane)).num_pending)
   }
 
   /** The next delivery in strict priority order; undefined once the session has ended. */
@@ -513,7 +513,7 @@ export class Session implements AsyncIterable<Delivery> {
         if (this.endReason) return
         if (!this.isIdle(lane) || lane.consumer !== consumer) continue
         if (info && info.num_ack_pending > 0) {
-          lane.pending = Math.max(1, (await this.resetConsumer(lane).catch(() => info)).num_pending)
+          await this.recoverLimbo(lane).catch(() => undefined)
           this.wake()
           continue
         }

@@ -1,4 +1,5 @@
 import { expect, layer } from "@effect/vitest"
+import type { Priority } from "@holdover/protocol"
 import { consumerName, NatsConnection, RecipientQueue, type Delivery } from "@holdover/queue"
 import { Effect, Exit, Layer, Scope } from "effect"
 import { buildQueue, eventually, queueLayer, take, TestNats, unique } from "./support.ts"
@@ -6,6 +7,29 @@ import { buildQueue, eventually, queueLayer, take, TestNats, unique } from "./su
 // Two independent connections to one server, like two gateway processes sharing JetStream.
 // A long ack_wait proves that nothing waits for it.
 const settings = { namespace: unique("S").toUpperCase(), subjectPrefix: unique("s"), ackWaitMs: 120_000 }
+
+/**
+ * Enqueues `payload` and has it delivered to a pull request whose requester is gone by the time
+ * JetStream answers (an expired fetch on a loaded cluster, a consumer leader that died): it counts
+ * as delivered-unacked on the recipient's consumer until ack_wait (120 s here), unseen.
+ */
+const deliverIntoLimbo = (recipient: string, priority: Priority, payload: unknown) =>
+  Effect.gen(function* () {
+    const queue = yield* RecipientQueue
+    const { nc } = yield* NatsConnection
+    const inbox = `limbo.${recipient}`
+    const lost = nc.subscribe(inbox, { max: 1 })
+    nc.publish(
+      `$JS.API.CONSUMER.MSG.NEXT.${settings.namespace}_${priority.toUpperCase()}.${consumerName(recipient)}`,
+      JSON.stringify({ batch: 1 }),
+      { reply: inbox },
+    )
+    yield* Effect.promise(() => nc.flush())
+    yield* queue.enqueue(recipient, payload, { priority })
+    yield* Effect.promise(async () => {
+      for await (const _ of lost) break
+    }).pipe(Effect.timeout("5 seconds"))
+  })
 
 const ids = (deliveries: ReadonlyArray<Delivery>) => deliveries.map((d) => (d.payload as { i: number }).i)
 
@@ -64,7 +88,6 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
     () =>
       Effect.gen(function* () {
         const queue = yield* RecipientQueue
-        const { nc } = yield* NatsConnection
         const r = unique("limbo")
         const got = yield* Effect.scoped(
           Effect.gen(function* () {
@@ -75,21 +98,7 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
               "the ack is applied",
               Effect.map(queue.depth(r), (d) => d.normal === 0),
             )
-            // A pull request whose requester is gone by the time JetStream answers (an expired
-            // fetch on a loaded cluster, a consumer leader that died): the next message is
-            // delivered there, and counts as delivered-unacked until ack_wait (120 s here).
-            const inbox = `limbo.${r}`
-            const lost = nc.subscribe(inbox, { max: 1 })
-            nc.publish(
-              `$JS.API.CONSUMER.MSG.NEXT.${settings.namespace}_NORMAL.${consumerName(r)}`,
-              JSON.stringify({ batch: 1 }),
-              { reply: inbox },
-            )
-            yield* Effect.promise(() => nc.flush())
-            yield* queue.enqueue(r, { i: 1 }, { priority: "normal" })
-            yield* Effect.promise(async () => {
-              for await (const _ of lost) break
-            }).pipe(Effect.timeout("5 seconds"))
+            yield* deliverIntoLimbo(r, "normal", { i: 1 })
             for (let i = 2; i < 5; i++) yield* queue.enqueue(r, { i }, { priority: "normal" })
             const rest = yield* take(session, 4, { timeoutMs: 15_000 })
             return [...first, ...rest]
@@ -105,25 +114,13 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
     () =>
       Effect.gen(function* () {
         const queue = yield* RecipientQueue
-        const { nc } = yield* NatsConnection
         const r = unique("limbo-last")
         const got = yield* Effect.scoped(
           Effect.gen(function* () {
             const session = yield* queue.openSession(r)
             yield* queue.enqueue(r, { i: 0 }, { priority: "high" })
             yield* take(session, 1)
-            const inbox = `limbo.${r}`
-            const lost = nc.subscribe(inbox, { max: 1 })
-            nc.publish(
-              `$JS.API.CONSUMER.MSG.NEXT.${settings.namespace}_HIGH.${consumerName(r)}`,
-              JSON.stringify({ batch: 1 }),
-              { reply: inbox },
-            )
-            yield* Effect.promise(() => nc.flush())
-            yield* queue.enqueue(r, { i: 1 }, { priority: "high" })
-            yield* Effect.promise(async () => {
-              for await (const _ of lost) break
-            }).pipe(Effect.timeout("5 seconds"))
+            yield* deliverIntoLimbo(r, "high", { i: 1 })
             // Nothing else comes for this lane: only the lane's own check before dropping its
             // consumer (consumerIdleMs, 5 s) finds the message.
             return yield* take(session, 1, { timeoutMs: 20_000 })
