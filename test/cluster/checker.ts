@@ -132,6 +132,8 @@ interface Sent {
   readonly shortTtl: boolean
   expiresAt?: number
   state: "pending" | "queued" | "dropped" | "failed"
+  /** Each POST attempt: when (ms into the run), to which gateway, and its answer. */
+  readonly attempts: Array<string>
 }
 
 interface Recipient {
@@ -160,6 +162,19 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
   const details: Array<string> = []
   const note = (line: string) => {
     if (details.length < 30) details.push(line)
+  }
+  /** What is known of one message: its POST attempts and the gateways' debug log lines naming it. */
+  const trace = (id: string, record: Sent) => {
+    const quoted = JSON.stringify(id)
+    const lines = cluster.gateways.flatMap((gateway) =>
+      gateway
+        .logs()
+        .filter((line) => line.includes(quoted))
+        .map((line) => `gateway ${gateway.index}: ${line}`),
+    )
+    const logged =
+      lines.length > 0 ? lines.join(" | ") : "none (HOLDOVER_CLUSTER_LOG_LEVEL=debug logs each message)"
+    return `posts: ${record.attempts.join(", ")}; gateway log: ${logged}`
   }
   const counts = {
     retries: 0,
@@ -292,12 +307,16 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
   // --- producers -------------------------------------------------------------------------------
 
   let producing = true
-  const post = async (body: Record<string, unknown>): Promise<Sent["state"] | { expiresAt: number }> => {
+  const post = async (
+    body: Record<string, unknown>,
+    attempts: Array<string>,
+  ): Promise<Sent["state"] | { expiresAt: number }> => {
     const deadline = Date.now() + giveUpMs
     let delay = 100
     let last = ""
     for (;;) {
       const gateway = cluster.randomGateway()
+      const attempt = `+${Date.now() - started} ms gateway ${gateway?.index ?? "none"}`
       if (gateway !== undefined) {
         try {
           const response = await fetch(`${gateway.url}/v1/messages`, {
@@ -307,6 +326,7 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
             signal: AbortSignal.timeout(10_000),
           })
           const answer = (await response.json()) as { status?: string; expiresAt?: string }
+          attempts.push(`${attempt}: ${response.status} ${answer.status ?? ""}`)
           if (response.status === 202)
             return answer.status === "queued" ? { expiresAt: Date.parse(answer.expiresAt ?? "") } : "dropped"
           last = `${response.status} ${JSON.stringify(answer)}`
@@ -316,6 +336,7 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
           }
         } catch (error) {
           last = String(error)
+          attempts.push(`${attempt}: ${last}`)
         }
       }
       if (Date.now() > deadline) {
@@ -333,15 +354,25 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
     for (let seq = 0; seq < maxPerLane && producing; seq++) {
       const id = `${recipient.id}.${priority}.${seq}`
       const shortTtl = (priority === "normal" || priority === "low") && Math.random() < shortTtlShare
-      const record: Sent = { recipient: recipient.id, priority, seq, shortTtl, state: "pending" }
-      sent.set(id, record)
-      const outcome = await post({
-        id,
-        to: recipient.id,
+      const record: Sent = {
+        recipient: recipient.id,
         priority,
-        payload: { lane: priority, seq } satisfies Payload,
-        ...(shortTtl ? { ttlMs: Math.round(1_500 + Math.random() * 2_500) } : {}),
-      })
+        seq,
+        shortTtl,
+        state: "pending",
+        attempts: [],
+      }
+      sent.set(id, record)
+      const outcome = await post(
+        {
+          id,
+          to: recipient.id,
+          priority,
+          payload: { lane: priority, seq } satisfies Payload,
+          ...(shortTtl ? { ttlMs: Math.round(1_500 + Math.random() * 2_500) } : {}),
+        },
+        record.attempts,
+      )
       if (typeof outcome === "object") {
         record.state = "queued"
         record.expiresAt = outcome.expiresAt
@@ -440,7 +471,8 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
 
     const missing = undelivered()
     const lost = missing.filter(([, s]) => !expiredNow(s))
-    for (const [id] of lost.slice(0, 10)) note(`lost: ${id}`)
+    // Past the notes' cap too: a lost message's trace is what a failure is read by.
+    for (const [id, record] of lost.slice(0, 10)) details.push(`lost: ${id}; ${trace(id, record)}`)
     const states = [...sent.values()]
     const report: CheckerReport = {
       name: options.name,

@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { problems, startChecker, type ChurnOptions, type CheckerOptions, type CheckerRun } from "./checker.ts"
 import { dockerStatus, startCluster, waitUntil, type Cluster } from "./harness.ts"
+import { featuresOf } from "@holdover/queue"
 
 const docker = dockerStatus()
 if (!docker.ok) {
@@ -84,44 +85,50 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
     await expectClean(checker)
   }, 240_000)
 
-  // KNOWN FAILING on nats-server 2.9.10 (issue 6 notes, docs/guarantees.md): in the last run 2 of
-  // 16 000 accepted messages (published to the isolated stream leader around the cut) were neither
-  // delivered nor stored afterwards, and the healed server had switched JetStream off (restarted
-  // here as the k8s liveness probe would). Run it against a 2.10+/2.12 image with
-  // HOLDOVER_NATS_IMAGE=nats:2.12-alpine where one can be pulled.
-  it.skipIf(!process.env["HOLDOVER_NATS_IMAGE"])(
-    "loses nothing when a network partition isolates one NATS node, and after it heals",
-    async () => {
-      cluster = await startCluster()
-      const checker = await check({ name: "nats partition", churn: lightChurn })
-      await progress(checker, 400)
-      const isolated = await cluster.streamLeader("high")
-      await isolated.partition()
-      await progress(checker, 600)
-      await isolated.heal()
-      // nats-server 2.9.10 takes one to two minutes after a heal before the isolated node is current
-      // with the meta leader again; deliveries go on meanwhile (two of three servers are a quorum).
-      // Sometimes it switches JetStream off for good instead ("JetStream not enabled": a 2.9 bug,
-      // fixed in 2.9.16, nats-server#3985); deploy/k8s's liveness probe (/healthz?js-enabled-only)
-      // then restarts it, and so does this test.
-      const healing = Date.now()
-      const healed = cluster
-      await healed.waitSettled(150_000).catch(async (error: unknown) => {
-        if (!String(error).includes("JetStream not enabled")) throw error
-        console.log(
-          `[cluster] partition: ${isolated.name} switched JetStream off after the heal; restarting it`,
-        )
-        await isolated.restart()
-        await healed.waitSettled(120_000)
-      })
+  // nats-server 2.9 loses acknowledged messages in this scenario (docs/guarantees.md, "Known
+  // limits": WorkQueue replicas drift apart across a partition; runs on 2.9.10 lost 0 to 187 of a
+  // few thousand, each stored with a PubAck and never handed to any session). The test runs on
+  // every newer server and says loudly when it does not run.
+  it("loses nothing when a network partition isolates one NATS node, and after it heals", async (context) => {
+    cluster = await startCluster()
+    const version = (await cluster.status()).nats.version
+    const { partitionSafe } = featuresOf(version)
+    // Operators are told at start when their servers are not safe for this.
+    const warned = cluster.gateways[0]!.logs().some((line) => line.includes("across a network partition"))
+    expect(warned, `gateway warning about nats-server ${version}`).toBe(!partitionSafe)
+    // HOLDOVER_CLUSTER_FORCE_PARTITION=1 runs it anyway (to reproduce the 2.9 loss).
+    if (!partitionSafe && process.env["HOLDOVER_CLUSTER_FORCE_PARTITION"] !== "1") {
+      const banner = "!".repeat(96)
+      const reason = `nats-server ${version} (image ${cluster.image}) loses messages across a partition (2.9 WorkQueue replica drift); run with HOLDOVER_NATS_IMAGE=nats:2.12-alpine or HOLDOVER_NATS_SERVER_BIN=<a 2.10+ nats-server>`
+      console.error(`${banner}\n!!! partition scenario SKIPPED: ${reason}\n${banner}`)
+      context.skip(reason)
+    }
+    const checker = await check({ name: "nats partition", churn: lightChurn })
+    await progress(checker, 400)
+    const isolated = await cluster.streamLeader("high")
+    await isolated.partition()
+    await progress(checker, 600)
+    await isolated.heal()
+    // Deliveries go on while the isolated node catches up (two of three servers are a quorum).
+    // nats-server 2.9.10 sometimes switches JetStream off for good instead ("JetStream not
+    // enabled", fixed in 2.9.16, nats-server#3985); deploy/k8s's liveness probe
+    // (/healthz?js-enabled-only) then restarts it, and so does this test.
+    const healing = Date.now()
+    const healed = cluster
+    await healed.waitSettled(150_000).catch(async (error: unknown) => {
+      if (!String(error).includes("JetStream not enabled")) throw error
       console.log(
-        `[cluster] partition healed: settled ${Math.round((Date.now() - healing) / 1000)} s after the heal`,
+        `[cluster] partition: ${isolated.name} switched JetStream off after the heal; restarting it`,
       )
-      await progress(checker, 300)
-      await expectClean(checker)
-    },
-    480_000,
-  )
+      await isolated.restart()
+      await healed.waitSettled(120_000)
+    })
+    console.log(
+      `[cluster] partition healed: settled ${Math.round((Date.now() - healing) / 1000)} s after the heal`,
+    )
+    await progress(checker, 300)
+    await expectClean(checker)
+  }, 480_000)
 
   it("keeps the queues of offline recipients through a full cluster restart", async () => {
     cluster = await startCluster()

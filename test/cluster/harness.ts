@@ -40,8 +40,9 @@ import {
   type StartedTestContainer,
 } from "testcontainers"
 
-export const DEFAULT_NATS_IMAGE = "nats:2.10-alpine"
-export const LOCAL_NATS_IMAGE = "holdover-test/nats:local"
+export const DEFAULT_NATS_IMAGE = "nats:2.12-alpine"
+/** The image built from a host binary is named by its version: `holdover-test/nats:2.9.10`. */
+const localNatsImage = (version: string) => `holdover-test/nats:${version}`
 const CONFIG_PATH = "/holdover/nats.conf"
 const log = (line: string) => console.error(`[cluster] ${line}`)
 
@@ -87,7 +88,7 @@ const sharedLibraries = (binary: string): Array<string> => {
 }
 
 /** `docker import`s a rootfs of the host's nats-server binary and the libraries it needs. */
-const importLocalImage = (binary: string): void => {
+const importLocalImage = (binary: string, image: string): void => {
   const root = mkdtempSync(join(tmpdir(), "holdover-nats-rootfs-"))
   const archive = `${root}.tar`
   try {
@@ -103,11 +104,10 @@ const importLocalImage = (binary: string): void => {
     if (tar.status !== 0) throw new Error(`tar of the nats-server rootfs failed: ${tar.stderr}`)
     const imported = spawnSync(
       "docker",
-      ["import", "--change", 'ENTRYPOINT ["/nats-server"]', archive, LOCAL_NATS_IMAGE],
+      ["import", "--change", 'ENTRYPOINT ["/nats-server"]', archive, image],
       { encoding: "utf8" },
     )
-    if (imported.status !== 0)
-      throw new Error(`docker import of ${LOCAL_NATS_IMAGE} failed: ${imported.stderr}`)
+    if (imported.status !== 0) throw new Error(`docker import of ${image} failed: ${imported.stderr}`)
   } finally {
     rmSync(root, { recursive: true, force: true })
     rmSync(archive, { force: true })
@@ -122,29 +122,34 @@ export interface NatsImage {
 let chosenImage: NatsImage | undefined
 
 /**
- * HOLDOVER_NATS_IMAGE if set (pulled if absent: the user asked for it); else the official
- * nats:2.10-alpine if it is present locally; else an image built from the host's nats-server
- * (no registry needed); else nats:2.10-alpine, pulled.
+ * HOLDOVER_NATS_IMAGE if set (pulled if absent: the user asked for it); else an image built from
+ * HOLDOVER_NATS_SERVER_BIN if set; else the official nats:2.12-alpine if it is present locally;
+ * else an image built from the host's nats-server (no registry needed); else nats:2.12-alpine,
+ * pulled.
  */
 export const natsImage = (): NatsImage => {
   if (chosenImage) return chosenImage
   const requested = process.env["HOLDOVER_NATS_IMAGE"]
   if (requested) return (chosenImage = { name: requested, pullPolicy: PullPolicy.defaultPolicy() })
-  if (imageExists(DEFAULT_NATS_IMAGE))
+  const explicit = process.env["HOLDOVER_NATS_SERVER_BIN"] !== undefined
+  if (!explicit && imageExists(DEFAULT_NATS_IMAGE))
     return (chosenImage = { name: DEFAULT_NATS_IMAGE, pullPolicy: PullPolicy.neverPull() })
   const binary = hostNatsServer()
   if (binary === undefined)
     return (chosenImage = { name: DEFAULT_NATS_IMAGE, pullPolicy: PullPolicy.defaultPolicy() })
-  if (!imageExists(LOCAL_NATS_IMAGE)) {
-    const version = spawnSync(binary, ["--version"], { encoding: "utf8" }).stdout.trim()
+  const printed = spawnSync(binary, ["--version"], { encoding: "utf8" }).stdout.trim()
+  const version = /v?(\d+\.\d+\.\d+\S*)/.exec(printed)?.[1]
+  if (version === undefined) throw new Error(`${binary} --version printed no version: ${printed}`)
+  const image = localNatsImage(version)
+  if (!imageExists(image)) {
     log("!".repeat(96))
-    log(`HOLDOVER_NATS_IMAGE is unset and ${DEFAULT_NATS_IMAGE} is not present locally:`)
-    log(`building ${LOCAL_NATS_IMAGE} from the host's ${binary} (${version}) with docker import.`)
+    if (!explicit) log(`HOLDOVER_NATS_IMAGE is unset and ${DEFAULT_NATS_IMAGE} is not present locally:`)
+    log(`building ${image} from ${binary} (${printed}) with docker import.`)
     log(`Set HOLDOVER_NATS_IMAGE=${DEFAULT_NATS_IMAGE} (or another image) to test against that instead.`)
     log("!".repeat(96))
-    importLocalImage(binary)
+    importLocalImage(binary, image)
   }
-  return (chosenImage = { name: LOCAL_NATS_IMAGE, pullPolicy: PullPolicy.neverPull() })
+  return (chosenImage = { name: image, pullPolicy: PullPolicy.neverPull() })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,7 +656,8 @@ export const startCluster = async (options: ClusterOptions = {}): Promise<Cluste
       HOLDOVER_NATS_URL: nats.map((node) => node.url).join(","),
       HOLDOVER_JWT_SECRET: secret,
       HOLDOVER_STREAM_REPLICAS: "3",
-      HOLDOVER_LOG_LEVEL: "Info",
+      // Debug traces every message (stored, sent, acked): the checker prints a lost one's trace.
+      HOLDOVER_LOG_LEVEL: process.env["HOLDOVER_CLUSTER_LOG_LEVEL"] ?? "Info",
       HOLDOVER_DRAIN_TIMEOUT: "5s",
       // Producers here are a test harness on one machine: no per-producer rate limit, and queues
       // deep enough that no overflow policy evicts what a scenario counts on.

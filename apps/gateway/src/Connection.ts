@@ -223,6 +223,13 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
         while (ws.bufferedAmount > maxBufferedBytes && ws.readyState === ws.OPEN)
           yield* Effect.sleep("5 millis")
         yield* send(messageFrame(delivery))
+        yield* Effect.logDebug("message sent", {
+          id: delivery.id,
+          priority: delivery.priority,
+          seq: delivery.seq,
+          redelivered: delivery.redelivered,
+          session: session.id,
+        })
         metrics.delivered.inc({ priority: delivery.priority })
         if (delivery.redelivered) metrics.redelivered.inc({ priority: delivery.priority })
         if (++sent === backlog) metrics.replaySeconds.observe((Date.now() - started) / 1000)
@@ -258,6 +265,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
         if (parsed._tag === "Frame" && parsed.frame.type === "ack") {
           const acked = yield* session.ack(parsed.frame.ids)
           metrics.acked.inc(acked)
+          yield* Effect.logDebug("messages acked", { ids: parsed.frame.ids, acked, session: session.id })
           if (acked > 0) continue
         }
         if (!(yield* limits.frame(connectionId))) {

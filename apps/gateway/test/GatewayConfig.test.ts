@@ -32,6 +32,20 @@ describe("start-up configuration", () => {
     },
   )
 
+  it("stops start-up when JetStream refuses the streams (replicas on a server that is not clustered)", async () => {
+    const fresh = await nats()
+    try {
+      const error = await gateway(fresh, { HOLDOVER_STREAM_REPLICAS: "3" }).then(
+        (node) => node.stop().then(() => new Error("started")),
+        (error: Error) => error,
+      )
+      expect(error.message).toContain("exited (1)")
+      expect(error.message).toMatch(/JetStream refused to create stream HOLDOVER_\w+: .*replicas/)
+    } finally {
+      await fresh.stop()
+    }
+  })
+
   it("listens on HOLDOVER_HOST", async () => {
     // The test launcher binds loopback by default (HOLDOVER_HOST=127.0.0.1): ask for another one.
     const node = await gateway(server, { HOLDOVER_HOST: "127.0.0.2" })

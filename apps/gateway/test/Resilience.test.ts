@@ -82,6 +82,24 @@ describe("resilience (real processes: kill -9, SIGTERM, NATS restart)", () => {
     }
   })
 
+  it("starts before NATS: waits, logging each attempt, and serves once JetStream is up", async () => {
+    const port = server.port
+    await server.stop()
+    const starting = gateway(server)
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    server = await startNats(inject("natsLauncher"), { dataDir, port })
+    const node = await starting
+    try {
+      const waited = node.logs().filter((line) => line.includes("waiting for NATS JetStream"))
+      expect(waited.length).toBeGreaterThan(0)
+      expect(waited[0]).toContain(`cannot connect to NATS at nats://127.0.0.1:${port}`)
+      expect((await http(node.url, "GET", "/readyz")).status).toBe(200)
+      expect((await post(node, unique("early"), "first")).status).toBe(202)
+    } finally {
+      await node.stop()
+    }
+  })
+
   it("survives NATS going away: readiness false and 503 QUEUE_UNAVAILABLE with Retry-After, then the session resumes", async () => {
     const node = await gateway(server)
     try {

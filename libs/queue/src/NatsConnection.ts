@@ -1,12 +1,14 @@
 // The NATS connection of a process, with its JetStream client and manager.
 //
-// Lifecycle: connected when the layer is built (failing with Unavailable if no server answers
-// within the timeout), drained when the layer's scope closes. nats.js reconnects on its own,
-// forever, with jitter; nothing here stacks a retry on top of that. `connected` reflects the
+// Lifecycle: connected when the layer is built — a process that starts before NATS (a rolling
+// deploy, a cluster still electing its JetStream meta leader) waits, logging each failed attempt,
+// until a server answers and JetStream with it (`untilAvailable`) — and drained when the layer's
+// scope closes. Once connected, nats.js reconnects on its own, forever, with jitter; nothing here
+// stacks a retry on top of that. `connected` reflects the
 // live state from `nc.status()` (readiness, 503s), `statusChanges` lets sessions resume.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection as Nc } from "@nats-io/transport-node"
-import { Config, Context, Effect, Layer, Option, PubSub, Stream } from "effect"
+import { Config, Context, Effect, Layer, Option, PubSub, Schedule, Stream } from "effect"
 import { queueError, type QueueError } from "./QueueError.ts"
 
 export interface NatsOptions {
@@ -48,41 +50,72 @@ export class NatsConnection extends Context.Service<NatsConnection, NatsConnecti
   )
 }
 
+/**
+ * Retries what fails as Unavailable (no server answering, JetStream not ready) with a backoff
+ * capped at 5 s, forever, logging each failure: a node started before its NATS cluster waits for
+ * it. Anything else (a topology conflict, bad settings) fails at once.
+ */
+export const untilAvailable = <A, R>(
+  what: string,
+  effect: Effect.Effect<A, QueueError, R>,
+): Effect.Effect<A, QueueError, R> =>
+  Effect.suspend(() => {
+    let attempt = 0
+    return effect.pipe(
+      Effect.tapError((error) =>
+        error.reason._tag === "Unavailable"
+          ? Effect.logWarning(`waiting for ${what}`, { attempt: ++attempt, error: error.message })
+          : Effect.void,
+      ),
+      Effect.retry({
+        schedule: Schedule.min([Schedule.exponential("250 millis"), Schedule.spaced("5 seconds")]),
+        while: (error) => error.reason._tag === "Unavailable",
+      }),
+    )
+  })
+
+/** One attempt: a connection to a server that answers JetStream API requests (closed if not). */
+const connectOnce = (options: NatsOptions) =>
+  Effect.gen(function* () {
+    const nc = yield* Effect.tryPromise({
+      try: () =>
+        connect({
+          servers: [...options.servers],
+          name: options.name ?? "holdover",
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          reconnectJitter: 250,
+          // A paused or cut-off server is noticed within ~15 s, not the default 4 minutes.
+          pingInterval: 5_000,
+          maxPingOut: 3,
+          timeout: options.connectTimeoutMs ?? 5_000,
+          ignoreClusterUpdates: options.ignoreClusterUpdates ?? false,
+          // A stack trace captured for every request costs more than the request on a busy node;
+          // errors still carry the subject and the server's code.
+          noAsyncTraces: true,
+        }),
+      catch: (cause) =>
+        queueError(
+          { _tag: "Unavailable" },
+          `cannot connect to NATS at ${options.servers.join(",")}: ${String(cause)}`,
+        ),
+    })
+    const jsm = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc, { timeout: 5_000 }),
+      catch: (cause) => queueError({ _tag: "Unavailable" }, `JetStream is not available: ${String(cause)}`),
+    }).pipe(Effect.tapError(() => Effect.promise(() => nc.close().catch(() => undefined))))
+    return { nc, jsm }
+  })
+
 const make = (options: NatsOptions) =>
   Effect.gen(function* () {
-    const nc = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () =>
-          connect({
-            servers: [...options.servers],
-            name: options.name ?? "holdover",
-            maxReconnectAttempts: -1,
-            reconnectTimeWait: 500,
-            reconnectJitter: 250,
-            // A paused or cut-off server is noticed within ~15 s, not the default 4 minutes.
-            pingInterval: 5_000,
-            maxPingOut: 3,
-            timeout: options.connectTimeoutMs ?? 5_000,
-            ignoreClusterUpdates: options.ignoreClusterUpdates ?? false,
-            // A stack trace captured for every request costs more than the request on a busy node;
-            // errors still carry the subject and the server's code.
-            noAsyncTraces: true,
-          }),
-        catch: (cause) =>
-          queueError(
-            { _tag: "Unavailable" },
-            `cannot connect to NATS at ${options.servers.join(",")}: ${String(cause)}`,
-          ),
-      }),
-      (nc) =>
+    const { nc, jsm } = yield* Effect.acquireRelease(
+      untilAvailable("NATS JetStream", connectOnce(options)),
+      ({ nc }) =>
         Effect.promise(() =>
           nc.isClosed() ? Promise.resolve() : nc.drain().catch(() => nc.close().catch(() => undefined)),
         ),
     )
-    const jsm = yield* Effect.tryPromise({
-      try: () => jetstreamManager(nc, { timeout: 5_000 }),
-      catch: (cause) => queueError({ _tag: "Unavailable" }, `JetStream is not available: ${String(cause)}`),
-    })
     const js = jetstream(nc, { timeout: 5_000 })
 
     let connected = true

@@ -19,7 +19,7 @@ import { Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effe
 import { CircuitBreaker } from "effect/persistence"
 import { envelopeHeaders, Header, type Delivery } from "./Envelope.ts"
 import { ApiGate } from "./ApiGate.ts"
-import { NatsConnection } from "./NatsConnection.ts"
+import { NatsConnection, untilAvailable } from "./NatsConnection.ts"
 import { QueueConfig, type PriorityPolicy } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
 import { presenceSubject, Session, SupersededError, type SessionEnd, type SessionStats } from "./Session.ts"
@@ -158,7 +158,7 @@ function make() {
   return Effect.gen(function* () {
     const conn = yield* NatsConnection
     const settings = yield* QueueConfig
-    yield* reconcile()
+    yield* untilAvailable("the JetStream streams", reconcile())
     const { js, jsm } = conn
     const breaker = yield* CircuitBreaker.make(publishBreaker).pipe(
       Effect.provide(CircuitBreaker.layerStoreMemory()),
@@ -285,6 +285,15 @@ function make() {
         )
         expiresAt = first?.header.get(Header.ExpiresAt) || expiresAt
       }
+      // A message's trace (HOLDOVER_LOG_LEVEL=debug): stored here, then sent and acked by a session.
+      yield* Effect.logDebug("message stored", {
+        id,
+        recipient: to,
+        priority,
+        stream,
+        seq: ack.seq,
+        duplicate: ack.duplicate,
+      })
       return {
         _tag: "Queued",
         id,

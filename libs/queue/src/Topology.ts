@@ -25,6 +25,10 @@ export const ApiCode = {
   MaxMessagesPerSubject: 10077,
   StreamNameInUse: 10058,
   InvalidStreamConfig: 10052,
+  /** "JetStream system temporarily unavailable": no meta leader yet. */
+  ClusterUnavailable: 10008,
+  /** "no suitable peers for placement": also while a cluster is still forming. */
+  NoSuitablePeers: 10005,
 } as const
 
 export const apiCode = (error: unknown): number | undefined =>
@@ -49,16 +53,22 @@ export const atLeast = (version: string, major: number, minor: number): boolean 
 export interface ServerFeatures {
   /** S2 stream compression (nats-server 2.10+). */
   readonly compression: boolean
+  /**
+   * Replicated WorkQueue streams keep every acknowledged message across a network partition
+   * (2.10+; 2.9.10 lost some in test/cluster's partition scenario, docs/guarantees.md).
+   */
+  readonly partitionSafe: boolean
 }
 
 export const featuresOf = (serverVersion: string): ServerFeatures => ({
   compression: atLeast(serverVersion, 2, 10),
+  partitionSafe: atLeast(serverVersion, 2, 10),
 })
 
 export const streamConfig = (
   settings: QueueSettings,
   priority: Priority,
-  features: ServerFeatures = { compression: false },
+  features: ServerFeatures = featuresOf("2.9.0"),
 ): Partial<StreamConfig> & { name: string } => {
   const policy = settings.policies[priority]
   const discardNew = policy.overflow !== "drop_oldest"
@@ -97,6 +107,13 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
   const { jsm, serverVersion } = yield* NatsConnection
   const settings = yield* QueueConfig
   const features = featuresOf(serverVersion())
+  if (settings.replicas > 1 && !features.partitionSafe)
+    yield* Effect.logWarning(
+      `nats-server ${serverVersion()} can lose acknowledged messages across a network partition of a ` +
+        `replicated stream (2.9 WorkQueue replicas drift apart, see docs/guarantees.md): run nats-server ` +
+        `2.10 or later (the manifests use nats:2.12-alpine)`,
+      { serverVersion: serverVersion(), replicas: settings.replicas },
+    )
   for (const priority of priorities) {
     const desired = streamConfig(settings, priority, features)
     const name = desired.name
@@ -113,7 +130,17 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
     if (current === undefined) {
       yield* Effect.tryPromise({
         try: () => jsm.streams.add(desired),
-        catch: unavailable(`cannot create ${name}`),
+        // JetStream refusing the stream (e.g. replicas on a server that is not clustered) is a
+        // configuration to fix, not an outage to wait out.
+        catch: (cause) => {
+          const code = apiCode(cause)
+          return code === undefined || code === ApiCode.ClusterUnavailable || code === ApiCode.NoSuitablePeers
+            ? unavailable(`cannot create ${name}`)(cause)
+            : queueError(
+                { _tag: "TopologyConflict", stream: name },
+                `JetStream refused to create stream ${name}: ${cause instanceof Error ? cause.message : String(cause)}`,
+              )
+        },
       })
       yield* Effect.logInfo("created stream", { stream: name })
       continue

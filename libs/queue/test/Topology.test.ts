@@ -103,4 +103,13 @@ describe("server features", () => {
     expect(streamConfig(defaultSettings, "high", featuresOf("2.9.10"))).not.toHaveProperty("compression")
     expect(streamConfig(defaultSettings, "high", featuresOf("2.10.7"))).toMatchObject({ compression: "s2" })
   })
+
+  it("counts only nats-server 2.10 and newer as safe for replicated streams across partitions", () => {
+    expect(["2.9.10", "2.9.25", "2.10.0", "2.12.15"].map((v) => featuresOf(v).partitionSafe)).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ])
+  })
 })
