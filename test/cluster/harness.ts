@@ -15,12 +15,13 @@ import { spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import {
   chmodSync,
-  cpSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
+  realpathSync,
   rmSync,
   writeFileSync,
 } from "node:fs"
@@ -94,7 +95,10 @@ const importLocalImage = (binary: string, image: string): void => {
   try {
     const place = (from: string, to: string) => {
       mkdirSync(dirname(join(root, to)), { recursive: true })
-      cpSync(from, join(root, to), { dereference: true })
+      // copyFileSync of the resolved path: Node 24's cpSync with `dereference` refuses a symlink
+      // under a symlinked directory (/lib64/ld-linux-x86-64.so.2 on usrmerge Debian).
+      copyFileSync(realpathSync(from), join(root, to))
+      chmodSync(join(root, to), 0o755)
     }
     place(binary, "nats-server")
     for (const library of sharedLibraries(binary)) place(library, library)
