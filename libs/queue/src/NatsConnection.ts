@@ -4,8 +4,8 @@
 // deploy, a cluster still electing its JetStream meta leader) waits, logging each failed attempt,
 // until a server answers and JetStream with it (`untilAvailable`) — and drained when the layer's
 // scope closes. Once connected, nats.js reconnects on its own, forever, with jitter; nothing here
-// stacks a retry on top of that. `connected` reflects the
-// live state from `nc.status()` (readiness, 503s), `statusChanges` lets sessions resume.
+// stacks a retry on top of that. `connected` reflects the live state from `nc.status()`
+// (readiness, 503s), `statusChanges` lets sessions resume.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection as Nc } from "@nats-io/transport-node"
 import { Config, Context, Effect, Layer, Option, PubSub, Schedule, Stream } from "effect"
