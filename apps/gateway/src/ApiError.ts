@@ -22,7 +22,6 @@ export const apiError = (code: ErrorCode, message: string, path?: string, retryA
     ...(retryAfter === undefined ? {} : { retryAfter }),
   })
 
-/** Seconds a client should wait before retrying, when the error says so. */
 /** This node's event loop is behind (GatewayState): producer work is refused until it catches up. */
 export const nodeOverloaded = apiError(
   "QUEUE_UNAVAILABLE",
@@ -31,6 +30,7 @@ export const nodeOverloaded = apiError(
   1,
 )
 
+/** Seconds a client should wait before retrying, when the error says so. */
 export const retryAfterOf = (error: AnyError): number | undefined =>
   error._tag === "ApiError"
     ? error.retryAfter

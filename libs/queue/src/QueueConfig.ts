@@ -36,7 +36,8 @@ export interface QueueSettings {
   /** A publish answered slower than this counts as a failure for the circuit breaker. */
   readonly slowPublishMs: number
   /** Publishes in progress on one node; beyond it producers get Unavailable at once (load shedding). */
-  readonly maxPendingPublishes: number /** JetStream API calls (stream info, consumer create/info/delete) one node has in flight at once. */
+  readonly maxPendingPublishes: number
+  /** JetStream API calls (stream info, consumer create/info/delete) one node has in flight at once. */
   readonly apiConcurrency: number
 }
 

@@ -23,7 +23,15 @@ import { NatsConnection, untilAvailable } from "./NatsConnection.ts"
 import { QueueConfig, type PriorityPolicy } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
 import { presenceSubject, Session, SupersededError, type SessionEnd, type SessionStats } from "./Session.ts"
-import { ApiCode, apiCode, reconcile, streamName, subjectFor, unavailable } from "./Topology.ts"
+import {
+  ApiCode,
+  apiCode,
+  reconcile,
+  streamName,
+  subjectFor,
+  unavailable,
+  warnIfPartitionUnsafe,
+} from "./Topology.ts"
 
 export interface EnqueueOptions {
   readonly priority?: Priority | undefined
@@ -158,6 +166,7 @@ function make() {
   return Effect.gen(function* () {
     const conn = yield* NatsConnection
     const settings = yield* QueueConfig
+    yield* warnIfPartitionUnsafe()
     yield* untilAvailable("the JetStream streams", reconcile())
     const { js, jsm } = conn
     const breaker = yield* CircuitBreaker.make(publishBreaker).pipe(

@@ -102,18 +102,24 @@ const mutableKeys = [
   "compression",
 ] as const
 
-/** Creates or updates the four streams to match the settings. */
-export const reconcile = Effect.fn("Topology.reconcile")(function* () {
-  const { jsm, serverVersion } = yield* NatsConnection
+/** Warns, once at start, when replicated streams run on a server that is not partition-safe. */
+export const warnIfPartitionUnsafe = Effect.fn("Topology.warnIfPartitionUnsafe")(function* () {
+  const { serverVersion } = yield* NatsConnection
   const settings = yield* QueueConfig
-  const features = featuresOf(serverVersion())
-  if (settings.replicas > 1 && !features.partitionSafe)
+  if (settings.replicas > 1 && !featuresOf(serverVersion()).partitionSafe)
     yield* Effect.logWarning(
       `nats-server ${serverVersion()} can lose acknowledged messages across a network partition of a ` +
         `replicated stream (2.9 WorkQueue replicas drift apart, see docs/guarantees.md): run nats-server ` +
         `2.10 or later (the manifests use nats:2.12-alpine)`,
       { serverVersion: serverVersion(), replicas: settings.replicas },
     )
+})
+
+/** Creates or updates the four streams to match the settings. */
+export const reconcile = Effect.fn("Topology.reconcile")(function* () {
+  const { jsm, serverVersion } = yield* NatsConnection
+  const settings = yield* QueueConfig
+  const features = featuresOf(serverVersion())
   for (const priority of priorities) {
     const desired = streamConfig(settings, priority, features)
     const name = desired.name
