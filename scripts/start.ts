@@ -1,6 +1,7 @@
 // `npm start`: a local Holdover — a single-node JetStream server plus one gateway on localhost.
 //
-// Finds (or installs, on Debian/Ubuntu as root) nats-server, keeps its data in .data/nats so
+// Picks the best nats-server it can get (chooseStartServer: 2.10+ on PATH, Docker, the official
+// release archive, a Go build, Debian's package) and says which, keeps its data in .data/nats so
 // queued messages survive a restart, keeps a development JWT secret in .data/dev-secret, starts
 // the gateway against them, and prints the URL, a demo token, a link to the demo page and a first
 // message to send. The demo page's copy of the SDK (a Vite browser bundle) is built first when it
@@ -13,11 +14,11 @@ import { createServer } from "node:net"
 import { dirname, join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
-import { locateNatsServer, startNats } from "@holdover/local-nats"
+import { chooseStartServer, startNats } from "@holdover/local-nats"
 import { SignJWT } from "jose"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-const dataDir = join(root, ".data")
+const dataDir = process.env["HOLDOVER_DATA_DIR"] ?? join(root, ".data")
 const log = (line: string) => console.log(`[holdover] ${line}`)
 
 const portIsFree = (port: number) =>
@@ -69,12 +70,17 @@ const buildDemoBundle = () => {
 
 mkdirSync(dataDir, { recursive: true })
 if (!/^(off|false|0)$/i.test(process.env["HOLDOVER_DEMO"] ?? "on")) buildDemoBundle()
-const launcher = locateNatsServer({ install: true, log })
+const server = await chooseStartServer({ dataDir, log })
+const { launcher } = server
 log(
   launcher.kind === "binary"
-    ? `nats-server ${launcher.version} (${launcher.path})`
+    ? `nats-server ${launcher.version} from ${server.source} (${launcher.path})`
     : `nats-server in Docker (${launcher.image})`,
 )
+if (!server.clusterReady)
+  log(
+    "this nats-server is fine for one server; clusters need nats-server 2.10 or later (docs/deploying.md, 'Server versions')",
+  )
 const nats = await startNats(launcher, { dataDir: join(dataDir, "nats"), port: await freePort(4222) })
 log(`JetStream ready at ${nats.url} (data in ${nats.dataDir})`)
 

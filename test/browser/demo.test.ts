@@ -5,11 +5,10 @@
 // Without /usr/bin/chromium the suite is skipped loudly — except with CI=true, where it fails.
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { RunningGateway, RunningNats } from "@holdover/local-nats"
+import { freePort, type RunningGateway, type RunningNats } from "@holdover/local-nats"
 import type { Priority } from "@holdover/protocol"
 import { chromium, type BrowserContext, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -65,16 +64,6 @@ const ensureBundle = () => {
   if (build.status !== 0)
     throw new Error(`the browser bundle did not build:\n${build.stdout}\n${build.stderr}`)
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()))
-    })
-  })
 
 const text = (page: Page, selector: string) => page.locator(selector).innerText()
 

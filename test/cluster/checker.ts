@@ -605,7 +605,8 @@ const inspectLeftovers = async (
         if (!msg) break
         seq = msg.seq
         const headers = Buffer.from(msg.hdrs ?? "", "base64").toString("utf8")
-        ids.push(/^Nats-Msg-Id:\s*(.+?)\r?$/im.exec(headers)?.[1] ?? `seq_${msg.seq}`)
+        const id = /^Holdover-Id:\s*(.+?)\r?$/im.exec(headers) ?? /^Nats-Msg-Id:\s*(.+?)\r?$/im.exec(headers)
+        ids.push(id?.[1] ?? `seq_${msg.seq}`)
       }
       const stale = ids.filter(settled).length
       staleCopies += stale

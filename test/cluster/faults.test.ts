@@ -6,7 +6,7 @@
 // Needs Docker: without it the file is skipped locally and fails under CI=true.
 import { afterEach, describe, expect, it } from "vitest"
 import { problems, startChecker, type ChurnOptions, type CheckerOptions, type CheckerRun } from "./checker.ts"
-import { dockerStatus, startCluster, waitUntil, type Cluster } from "./harness.ts"
+import { DEFAULT_NATS_IMAGE, dockerStatus, startCluster, waitUntil, type Cluster } from "./harness.ts"
 import { featuresOf } from "@holdover/queue"
 
 const docker = dockerStatus()
@@ -99,7 +99,7 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
     // HOLDOVER_CLUSTER_FORCE_PARTITION=1 runs it anyway (to reproduce the 2.9 loss).
     if (!partitionSafe && process.env["HOLDOVER_CLUSTER_FORCE_PARTITION"] !== "1") {
       const banner = "!".repeat(96)
-      const reason = `nats-server ${version} (image ${cluster.image}) loses messages across a partition (2.9 WorkQueue replica drift); run with HOLDOVER_NATS_IMAGE=nats:2.12-alpine or HOLDOVER_NATS_SERVER_BIN=<a 2.10+ nats-server>`
+      const reason = `nats-server ${version} (image ${cluster.image}) loses messages across a partition (2.9 WorkQueue replica drift); run on the pinned server (scripts/install-nats-server.sh), HOLDOVER_NATS_IMAGE=${DEFAULT_NATS_IMAGE} or HOLDOVER_NATS_SERVER_BIN=<a 2.10+ nats-server>`
       console.error(`${banner}\n!!! partition scenario SKIPPED: ${reason}\n${banner}`)
       context.skip(reason)
     }

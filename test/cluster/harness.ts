@@ -2,8 +2,8 @@
 // JetStream cluster (file storage, R3 streams) on a docker network of their own, plus N gateway
 // processes (libs/local-nats) connected to all three through ports published on 127.0.0.1.
 //
-// Owns: the NATS image (HOLDOVER_NATS_IMAGE, else nats:2.10-alpine if present locally, else an
-// image imported from the host's nats-server binary — nothing is ever pulled unless
+// Owns: the NATS image (HOLDOVER_NATS_IMAGE, else the pinned official nats:<version>-alpine if present locally, else an
+// image imported from the pinned nats-server binary (or the host's) — nothing is ever pulled unless
 // HOLDOVER_NATS_IMAGE names an image to pull), the network, the containers and the gateway
 // processes. Faults: kill -9 / pause / stop+start / partition (docker network disconnect) of a
 // NATS node — its JetStream data stays in the container, and the published ports stay fixed, so
@@ -25,10 +25,16 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
-import { delimiter, dirname, join } from "node:path"
-import { startGateway, type RunningGateway, waitUntil as waitFor } from "@holdover/local-nats"
+import { dirname, join } from "node:path"
+import {
+  freePort,
+  locateNatsServer,
+  pinnedNatsVersion,
+  startGateway,
+  type RunningGateway,
+  waitUntil as waitFor,
+} from "@holdover/local-nats"
 import { mintToken, type Priority, type TokenOptions } from "@holdover/protocol"
 import {
   GenericContainer,
@@ -41,7 +47,8 @@ import {
   type StartedTestContainer,
 } from "testcontainers"
 
-export const DEFAULT_NATS_IMAGE = "nats:2.12-alpine"
+/** The official image of the pinned version (deploy/nats-server.version), as the manifests use. */
+export const DEFAULT_NATS_IMAGE = `nats:${pinnedNatsVersion()}-alpine`
 /** The image built from a host binary is named by its version: `holdover-test/nats:2.9.10`. */
 const localNatsImage = (version: string) => `holdover-test/nats:${version}`
 const CONFIG_PATH = "/holdover/nats.conf"
@@ -67,15 +74,14 @@ export const dockerStatus = (): DockerStatus => {
 const imageExists = (image: string) =>
   spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status === 0
 
+/** HOLDOVER_NATS_SERVER_BIN, else the pinned server (scripts/install-nats-server.sh), else PATH. */
 const hostNatsServer = (): string | undefined => {
-  const explicit = process.env["HOLDOVER_NATS_SERVER_BIN"]
-  const onPath = (process.env["PATH"] ?? "").split(delimiter).map((dir) => join(dir, "nats-server"))
-  return [
-    ...(explicit ? [explicit] : []),
-    ...onPath,
-    "/usr/sbin/nats-server",
-    "/usr/local/bin/nats-server",
-  ].find((path) => existsSync(path))
+  try {
+    const launcher = locateNatsServer({ log })
+    return launcher.kind === "binary" ? launcher.path : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The shared libraries a binary loads (none for a static Go build). */
@@ -127,8 +133,8 @@ let chosenImage: NatsImage | undefined
 
 /**
  * HOLDOVER_NATS_IMAGE if set (pulled if absent: the user asked for it); else an image built from
- * HOLDOVER_NATS_SERVER_BIN if set; else the official nats:2.12-alpine if it is present locally;
- * else an image built from the host's nats-server (no registry needed); else nats:2.12-alpine,
+ * HOLDOVER_NATS_SERVER_BIN if set; else the pinned official image if it is present locally;
+ * else an image built from the host's nats-server (no registry needed); else that image,
  * pulled.
  */
 export const natsImage = (): NatsImage => {
@@ -217,17 +223,6 @@ process.once("exit", () => {
   removeAll({ containers: [...liveContainers], networks: [...liveNetworks], pids: [...livePids] })
   rmSync(ledger, { force: true })
 })
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Publishes every exposed port on 127.0.0.1 only (testcontainers binds all interfaces). */
 class LoopbackContainer extends GenericContainer {

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { environmentVariables, requiredOneOf } from "@holdover/gateway"
-import { startGateway, startNats } from "@holdover/local-nats"
+import { pinnedNatsVersion, startGateway, startNats } from "@holdover/local-nats"
 import { mintToken } from "@holdover/protocol"
 import * as kubernetesModels from "kubernetes-models"
 import { describe, expect, inject, it } from "vitest"
@@ -48,6 +48,7 @@ interface Probe {
 }
 interface Container {
   name: string
+  image?: string
   ports?: Array<{ name?: string; containerPort: number }>
   env?: Array<{ name: string }>
   envFrom?: Array<{ prefix?: string; configMapRef?: { name: string }; secretRef?: { name: string } }>
@@ -299,7 +300,29 @@ describe("deploy/k8s", () => {
       const mount = pod.spec.containers[0]?.volumeMounts?.find((m) => m.name === claim)
       expect(storeDir).toBeDefined()
       expect(mount?.mountPath).toBe(storeDir)
-      expect(config).toMatch(/sync_interval:/)
+      // Production fsyncs every write before the ack (docs/deploying.md, "Durability").
+      expect(config).toMatch(overlay === "prod" ? /sync_interval:\s*always/ : /sync_interval:\s*"2m"/)
+    })
+
+    it("runs the pinned nats-server version, which accepts the rendered configuration", () => {
+      const pod = podTemplate(nats)
+      expect(pod.spec.containers[0]?.image).toBe(`nats:${pinnedNatsVersion()}-alpine`)
+      const launcher = inject("natsLauncher")
+      if (launcher.kind !== "binary") return
+      const volumes = (pod.spec as { volumes?: Array<{ configMap?: { name: string } }> }).volumes ?? []
+      const name = volumes.find((v) => v.configMap)?.configMap?.name
+      const files = (name ? findGenerated(objects, "ConfigMap", name) : undefined)?.data ?? {}
+      const dir = mkdtempSync(join(tmpdir(), "holdover-nats-conf-"))
+      try {
+        for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text)
+        const checked = spawnSync(launcher.path, ["-c", join(dir, "nats.conf"), "-t"], {
+          encoding: "utf8",
+          env: { ...process.env, POD_NAME: "nats-0" },
+        })
+        expect(checked.status, `${launcher.path} -t: ${checked.stderr}${checked.stdout}`).toBe(0)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
     })
 
     it("lists every NATS pod in the cluster routes", () => {

@@ -72,3 +72,29 @@ export const fromSchemaError = (code: ErrorCode, error: Schema.SchemaError, path
     path || undefined,
   )
 }
+
+const reasonPhrase: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  503: "Service Unavailable",
+}
+
+/**
+ * A complete HTTP/1.1 response with the contract's error body, for the places that answer on the
+ * raw socket (a refused WebSocket upgrade, a request Node's parser rejected); the connection
+ * closes after it.
+ */
+export const rawErrorResponse = (code: ErrorCode, message: string): string => {
+  const status = errorStatus[code]
+  const body = JSON.stringify({ error: { code, message } })
+  return [
+    `HTTP/1.1 ${status} ${reasonPhrase[status] ?? "Error"}`,
+    "Content-Type: application/json; charset=utf-8",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "Connection: close",
+    "",
+    body,
+  ].join("\r\n")
+}

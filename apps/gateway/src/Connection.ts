@@ -254,89 +254,110 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
 
   const handleFrames = (principal: Principal, session: RecipientSession) =>
     Effect.gen(function* () {
-      let invalid = 0
-      let overLimit = 0
+      const counts = { invalid: 0, overLimit: 0 }
       for (;;) {
         const text = yield* Queue.take(inbox)
         lastPong = Date.now() // any frame proves the peer is alive
-        const parsed = parseFrame(text)
-        // Acks of deliveries in flight are never throttled (they are bounded by maxInFlight and
-        // throttling them would stall the session); every other frame counts against the limit.
-        if (parsed._tag === "Frame" && parsed.frame.type === "ack") {
-          const acked = yield* session.ack(parsed.frame.ids)
-          metrics.acked.inc(acked)
-          yield* Effect.logDebug("messages acked", { ids: parsed.frame.ids, acked, session: session.id })
-          if (acked > 0) continue
-        }
-        if (!(yield* limits.frame(connectionId))) {
-          yield* send({
-            type: "error",
-            code: "RATE_LIMITED",
-            message: `over ${config.frameRate} frames/s; frame ignored`,
-          })
-          if (++overLimit > maxOverLimitFrames)
-            return new Closed({ code: CloseCode.RateLimited, reason: "sustained frame rate over the limit" })
-          continue
-        }
-        overLimit = 0
-        if (parsed._tag === "Invalid") {
-          yield* send({ type: "error", code: "INVALID_FRAME", message: parsed.message })
-          if (++invalid > maxInvalidFrames)
-            return new Closed({ code: CloseCode.ProtocolViolation, reason: "too many invalid frames" })
-          continue
-        }
-        const frame = parsed.frame
-        switch (frame.type) {
-          case "ping":
-            yield* send({ type: "pong" })
-            break
-          case "auth":
-            yield* send({ type: "error", code: "INVALID_FRAME", message: "already authenticated" })
-            break
-          case "ack":
-            break // applied above
-          case "send": {
-            const ref = frame.ref
-            const result = yield* Effect.exit(
-              Effect.gen(function* () {
-                if (state.isOverloaded()) {
-                  metrics.shed.inc()
-                  return yield* Effect.fail(nodeOverloaded)
-                }
-                yield* mayPublishTo(principal, frame.to)
-                yield* limits.publish(principal.sub, 1)
-                return yield* queue.enqueue(frame.to, frame.payload, {
-                  priority: frame.priority,
-                  ttlMs: frame.ttlMs,
-                  id: frame.id,
-                  producer: principal.sub,
-                })
-              }),
-            )
-            if (Exit.isSuccess(result)) {
-              const body = resultBody(result.value)
-              if (result.value._tag === "Queued") metrics.enqueued.inc({ priority: result.value.priority })
-              yield* send({
-                type: "sent",
-                ...(ref === undefined ? {} : { ref }),
-                id: body.id,
-                status: body.status,
+        // A defect while handling one frame is that frame's error, never the session's end.
+        const closed = yield* handleFrame(principal, session, text, counts).pipe(
+          Effect.catchDefect((defect) =>
+            Effect.logError("frame handling failed", { defect: String(defect) }).pipe(
+              Effect.andThen(
+                send({ type: "error", code: "INTERNAL", message: "internal error; frame ignored" }),
+              ),
+              Effect.as(undefined),
+            ),
+          ),
+        )
+        if (closed) return closed
+      }
+    })
+
+  const handleFrame = (
+    principal: Principal,
+    session: RecipientSession,
+    text: string,
+    counts: { invalid: number; overLimit: number },
+  ) =>
+    Effect.gen(function* () {
+      const parsed = parseFrame(text)
+      // Acks of deliveries in flight are never throttled (they are bounded by maxInFlight and
+      // throttling them would stall the session); every other frame counts against the limit.
+      if (parsed._tag === "Frame" && parsed.frame.type === "ack") {
+        const acked = yield* session.ack(parsed.frame.ids)
+        metrics.acked.inc(acked)
+        yield* Effect.logDebug("messages acked", { ids: parsed.frame.ids, acked, session: session.id })
+        if (acked > 0) return undefined
+      }
+      if (!(yield* limits.frame(connectionId))) {
+        yield* send({
+          type: "error",
+          code: "RATE_LIMITED",
+          message: `over ${config.frameRate} frames/s; frame ignored`,
+        })
+        return ++counts.overLimit > maxOverLimitFrames
+          ? new Closed({ code: CloseCode.RateLimited, reason: "sustained frame rate over the limit" })
+          : undefined
+      }
+      counts.overLimit = 0
+      if (parsed._tag === "Invalid") {
+        yield* send({ type: "error", code: "INVALID_FRAME", message: parsed.message })
+        return ++counts.invalid > maxInvalidFrames
+          ? new Closed({ code: CloseCode.ProtocolViolation, reason: "too many invalid frames" })
+          : undefined
+      }
+      const frame = parsed.frame
+      switch (frame.type) {
+        case "ping":
+          yield* send({ type: "pong" })
+          break
+        case "auth":
+          yield* send({ type: "error", code: "INVALID_FRAME", message: "already authenticated" })
+          break
+        case "ack":
+          break // applied above
+        case "send": {
+          const ref = frame.ref
+          const result = yield* Effect.exit(
+            Effect.gen(function* () {
+              if (state.isOverloaded()) {
+                metrics.shed.inc()
+                return yield* Effect.fail(nodeOverloaded)
+              }
+              yield* mayPublishTo(principal, frame.to)
+              yield* limits.publish(principal.sub, 1)
+              return yield* queue.enqueue(frame.to, frame.payload, {
+                priority: frame.priority,
+                ttlMs: frame.ttlMs,
+                id: frame.id,
+                producer: principal.sub,
               })
-            } else {
-              const error = Cause.squash(result.cause) as AnyError
-              const body = toErrorBody(error)
-              metrics.rejected.inc({ code: body.code })
-              yield* send({
-                type: "error",
-                code: body.code,
-                message: body.message,
-                ...(ref === undefined ? {} : { ref }),
-              })
-            }
-            break
+            }),
+          )
+          if (Exit.isSuccess(result)) {
+            const body = resultBody(result.value)
+            if (result.value._tag === "Queued") metrics.enqueued.inc({ priority: result.value.priority })
+            yield* send({
+              type: "sent",
+              ...(ref === undefined ? {} : { ref }),
+              id: body.id,
+              status: body.status,
+            })
+          } else {
+            const error = Cause.squash(result.cause) as AnyError
+            const body = toErrorBody(error)
+            metrics.rejected.inc({ code: body.code })
+            yield* send({
+              type: "error",
+              code: body.code,
+              message: body.message,
+              ...(ref === undefined ? {} : { ref }),
+            })
           }
+          break
         }
       }
+      return undefined
     })
 
   const exit = yield* Effect.exit(Effect.scoped(program))
@@ -353,23 +374,37 @@ type Parsed =
   | { readonly _tag: "Frame"; readonly frame: ClientFrame }
   | { readonly _tag: "Invalid"; readonly message: string }
 
+/** Total: any text (however deep, large or hostile its JSON) becomes a frame or an Invalid. */
 const parseFrame = (text: string): Parsed => {
   if (text === "\u0000binary") return { _tag: "Invalid", message: "frames are text (JSON), not binary" }
-  let json: unknown
   try {
-    json = JSON.parse(text)
-  } catch {
-    return { _tag: "Invalid", message: "the frame is not valid JSON" }
+    return decodeParsed(JSON.parse(text))
+  } catch (error) {
+    return {
+      _tag: "Invalid",
+      message:
+        error instanceof SyntaxError
+          ? "the frame is not valid JSON"
+          : "the frame is nested too deeply to read",
+    }
   }
+}
+
+const knownTypes: ReadonlyArray<unknown> = ["auth", "ack", "send", "ping"]
+
+const decodeParsed = (json: unknown): Parsed => {
   const decoded = decodeFrame(json)
   if (decoded._tag === "Success") return { _tag: "Frame", frame: decoded.value }
+  const type = typeof json === "object" && json !== null && "type" in json ? json.type : undefined
+  if (type !== undefined && !knownTypes.includes(type))
+    return {
+      _tag: "Invalid",
+      message:
+        typeof type === "string"
+          ? `unknown frame type "${type.slice(0, 64)}"`
+          : '"type" must be one of "auth", "ack", "send", "ping"',
+    }
   const failure = decoded.cause.reasons.find((reason) => reason._tag === "Fail")
-  const type =
-    typeof json === "object" && json !== null && "type" in json
-      ? String((json as { type: unknown }).type)
-      : undefined
-  if (type !== undefined && !["auth", "ack", "send", "ping"].includes(type))
-    return { _tag: "Invalid", message: `unknown frame type "${type}"` }
   return {
     _tag: "Invalid",
     message:

@@ -7,16 +7,17 @@
 // still open after that are terminated. NATS is drained afterwards by its own layer.
 import { createServer, type IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { CloseCode, subprotocol } from "@holdover/protocol"
+import { CloseCode, subprotocol, type ErrorCode } from "@holdover/protocol"
 import { RecipientQueue } from "@holdover/queue"
 import type { Exit } from "effect"
 import { Context, Effect, FiberSet, Layer } from "effect"
 import { WebSocketServer } from "ws"
+import { rawErrorResponse } from "./ApiError.ts"
 import { Auth, type AuthError, type Principal } from "./Auth.ts"
 import { Closed, runConnection } from "./Connection.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
 import { GatewayState } from "./GatewayState.ts"
-import { bearer, makeHttpApi } from "./HttpApi.ts"
+import { bearer, makeHttpApi, requestPath } from "./HttpApi.ts"
 import type { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 
@@ -25,8 +26,24 @@ export interface GatewayServerShape {
   readonly port: number
 }
 
-const reject = (socket: Duplex, status: number, text: string) => {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+const reject = (socket: Duplex, code: ErrorCode, message: string) => {
+  if (socket.writable) socket.end(rawErrorResponse(code, message))
+  else socket.destroy()
+}
+
+/** What a request Node's HTTP parser refused gets told (HPE_* codes of llhttp). */
+const parserRefusal = (error: Error & { code?: string }): string => {
+  switch (error.code) {
+    case "HPE_HEADER_OVERFLOW":
+      return "the request headers are over the size limit"
+    case "HPE_INVALID_METHOD":
+      return "the request method is not a valid token"
+    case "HPE_INVALID_HEADER_TOKEN":
+    case "HPE_INVALID_HEADER_VALUE":
+      return "a request header holds a character HTTP does not allow"
+    default:
+      return `the request is not valid HTTP/1.1${error.code ? ` (${error.code})` : ""}`
+  }
 }
 
 export class GatewayServer extends Context.Service<GatewayServer, GatewayServerShape>()(
@@ -74,9 +91,9 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
 
       const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
         socket.on("error", () => undefined)
-        const path = new URL(request.url ?? "/", "http://gateway").pathname
-        if (path !== "/v1/ws") return reject(socket, 404, "Not Found")
-        if (state.draining) return reject(socket, 503, "Service Unavailable")
+        if (requestPath(request.url) !== "/v1/ws")
+          return reject(socket, "NOT_FOUND", "no route for this upgrade")
+        if (state.draining) return reject(socket, "QUEUE_UNAVAILABLE", "this gateway node is draining")
         const offered = (request.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim())
         const refuse = !offered.includes(subprotocol)
           ? new Closed({ code: CloseCode.ProtocolViolation, reason: `offer the subprotocol ${subprotocol}` })
@@ -98,7 +115,12 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
 
       const server = createServer({ keepAliveTimeout: 5_000 }, api.handle)
       server.on("upgrade", onUpgrade)
-      server.on("clientError", (_error, socket) => reject(socket, 400, "Bad Request"))
+      server.on("clientError", (error: Error & { code?: string }, socket: Duplex) =>
+        // A reset or timed-out peer is gone: nothing to answer.
+        error.code === "ECONNRESET" || error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? socket.destroy()
+          : reject(socket, "INVALID_MESSAGE", parserRefusal(error)),
+      )
       yield* Effect.callback<void, Error>((resume) => {
         server.once("error", (error) => resume(Effect.fail(error)))
         server.listen(config.port, config.host, () => resume(Effect.void))

@@ -78,6 +78,21 @@ const parseJson = (buffer: Buffer) =>
     catch: () => apiError("INVALID_MESSAGE", "the body is not valid JSON"),
   })
 
+/**
+ * The path of a request target without its query: total, whatever the client sent. Origin-form
+ * targets are taken as they are (`//`, `/\\` or `/%zz` are paths that simply match no route);
+ * an absolute-form target (`http://host/path`) gives its path; anything else is returned whole.
+ */
+export const requestPath = (target: string | undefined): string => {
+  const raw = target ?? "/"
+  if (!raw.startsWith("/")) {
+    const absolute = URL.parse(raw)
+    if (absolute !== null) return absolute.pathname
+  }
+  const end = raw.search(/[?#]/)
+  return end === -1 ? raw : raw.slice(0, end)
+}
+
 export const bearer = (header: string | undefined): string | undefined => {
   const match = /^Bearer\s+(.+)$/i.exec(header ?? "")
   return match?.[1]?.trim()
@@ -138,9 +153,8 @@ export const makeHttpApi = Effect.gen(function* () {
     )
 
   const route = (request: IncomingMessage): Effect.Effect<Reply, AnyError> => {
-    const url = new URL(request.url ?? "/", "http://gateway")
     const method = request.method ?? "GET"
-    const path = url.pathname
+    const path = requestPath(request.url)
     if (path === "/healthz") return Effect.succeed(json(200, { status: "ok" }))
     if (path === "/readyz") {
       const ready = state.isReady()
@@ -269,7 +283,8 @@ export const makeHttpApi = Effect.gen(function* () {
 
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     run(
-      route(request).pipe(
+      // suspend: whatever route throws becomes a defect answered with a 500 below, never a crash.
+      Effect.suspend(() => route(request)).pipe(
         Effect.catch((error: AnyError | QueueError) => Effect.succeed(errorReply(error))),
         Effect.catchDefect((defect) =>
           Effect.logError("request failed", { defect: String(defect) }).pipe(

@@ -1,16 +1,15 @@
 // Local nats-server processes for development, tests and benchmarks.
 //
-// Owns: finding a nats-server (PATH, the usual system locations, Docker as a fallback),
-// installing it with apt where that is possible, and starting/stopping single-node JetStream
-// servers on loopback with a data directory the caller owns. Every server started here is
-// bound to 127.0.0.1 and killed when its process handle is stopped (and on process exit).
-// Failures are plain Errors with a message that says what to install: this is tooling that
-// runs before any Effect runtime exists (the start script, vitest globalSetup, the benchmark).
+// Owns: starting/stopping single-node JetStream servers (a binary, or a Docker container; which
+// one is NatsServers.ts's business) on loopback with a data directory the caller owns. Every
+// server started here is bound to 127.0.0.1 and killed when its process handle is stopped (and
+// on process exit). Failures are plain Errors: this is tooling that runs before any Effect
+// runtime exists (the start script, vitest globalSetup, the benchmark).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { connect as tcpConnect } from "node:net"
-import { delimiter, join } from "node:path"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 
 export type NatsLauncher =
@@ -40,73 +39,6 @@ export interface RunningNats {
   readonly signal: (signal: NodeJS.Signals) => void
   /** Stops the server (SIGTERM, then SIGKILL after a grace period) and removes a temporary data dir. */
   readonly stop: () => Promise<void>
-}
-
-const INSTALL_HINT = [
-  "Holdover needs nats-server (2.9 or newer) with JetStream.",
-  "Install one of:",
-  "  Debian/Ubuntu:  sudo apt-get install nats-server",
-  "  macOS:          brew install nats-server",
-  "  any OS:         a release binary from the NATS project, put on PATH as nats-server",
-  "  or Docker:      a running Docker engine (the official `nats` image is used)",
-].join("\n")
-
-const SYSTEM_LOCATIONS = ["/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/usr/bin/nats-server"]
-
-const versionOf = (path: string): string | undefined => {
-  const out = spawnSync(path, ["--version"], { encoding: "utf8" })
-  if (out.status !== 0) return undefined
-  return /v?(\d+\.\d+\.\d+)/.exec(out.stdout)?.[1]
-}
-
-const findBinary = (): NatsLauncher | undefined => {
-  const fromPath = (process.env["PATH"] ?? "").split(delimiter).map((dir) => join(dir, "nats-server"))
-  const explicit = process.env["HOLDOVER_NATS_SERVER_BIN"]
-  for (const path of [...(explicit ? [explicit] : []), ...fromPath, ...SYSTEM_LOCATIONS]) {
-    if (!existsSync(path)) continue
-    const version = versionOf(path)
-    if (version) return { kind: "binary", path, version }
-  }
-  return undefined
-}
-
-const dockerWorks = (): boolean => spawnSync("docker", ["info"], { stdio: "ignore" }).status === 0
-
-const canApt = (): boolean =>
-  process.platform === "linux" &&
-  typeof process.getuid === "function" &&
-  process.getuid() === 0 &&
-  existsSync("/usr/bin/apt-get")
-
-const aptInstall = (log: (line: string) => void): boolean => {
-  log("nats-server not found: installing it with apt-get (Debian/Ubuntu, running as root)…")
-  const install = () =>
-    spawnSync("apt-get", ["install", "-y", "nats-server"], {
-      stdio: "inherit",
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    }).status === 0
-  if (install()) return true
-  spawnSync("apt-get", ["update"], { stdio: "inherit" })
-  return install()
-}
-
-/**
- * Finds a way to run nats-server: a binary on PATH or in a system location; else, when
- * `install` is set and this is Debian/Ubuntu as root, apt-get installs it; else Docker.
- * Throws with install instructions when there is none.
- */
-export const locateNatsServer = (
-  options: { readonly install?: boolean; readonly log?: (line: string) => void } = {},
-): NatsLauncher => {
-  const log = options.log ?? ((line: string) => console.error(line))
-  const found = findBinary()
-  if (found) return found
-  if (options.install && canApt() && aptInstall(log)) {
-    const installed = findBinary()
-    if (installed) return installed
-  }
-  if (dockerWorks()) return { kind: "docker", image: process.env["HOLDOVER_NATS_IMAGE"] ?? "nats:2.10" }
-  throw new Error(`nats-server was not found on PATH, and Docker is not available.\n${INSTALL_HINT}`)
 }
 
 const readPortsFile = (dir: string): { nats?: string[]; monitoring?: string[] } | undefined => {

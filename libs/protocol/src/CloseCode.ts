@@ -1,6 +1,8 @@
 // WebSocket close codes of the contract and what a client does on each.
 export const CloseCode = {
   Normal: 1000,
+  /** A text frame that is not valid UTF-8 (RFC 6455; closed by the `ws` library). */
+  InvalidPayload: 1007,
   TooLarge: 1009,
   Restarting: 1012,
   ProtocolViolation: 4400,
@@ -25,6 +27,10 @@ export const reconnectPolicy = (code: number): ReconnectPolicy => {
       return "immediately"
     case CloseCode.Unauthenticated:
       return "fresh-token"
+    case CloseCode.InvalidPayload: // a corrupted frame, not a lasting state: come back, gently
+    case CloseCode.TooLarge:
+    case CloseCode.RateLimited:
+      return "backoff"
     default:
       return "backoff"
   }

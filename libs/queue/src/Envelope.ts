@@ -1,11 +1,14 @@
 // How a message is stored in JetStream: the body is the payload's JSON text; the envelope is in
-// headers (Nats-Msg-Id carries the id and gives dedup). Read back into a Delivery.
+// headers (Nats-Msg-Id gives dedup and carries the id, or Holdover-Id does when the dedup key is
+// a producer-scoped hash). Read back into a Delivery.
 import type { Priority } from "@holdover/protocol"
 import type { JsMsg } from "@nats-io/jetstream"
 import { headers, type MsgHdrs } from "@nats-io/transport-node"
 
 export const Header = {
-  Id: "Nats-Msg-Id",
+  /** JetStream's dedup key: the message id, or for a producer's id its scoped hash (then Holdover-Id holds the id). */
+  MsgId: "Nats-Msg-Id",
+  Id: "Holdover-Id",
   EnqueuedAt: "Holdover-Enqueued-At",
   ExpiresAt: "Holdover-Expires-At",
   Producer: "Holdover-Producer",
@@ -23,11 +26,14 @@ export interface Delivery {
 }
 
 export const envelopeHeaders = (envelope: {
+  /** The message id when Nats-Msg-Id holds something else. */
+  readonly id: string | undefined
   readonly enqueuedAt: number
   readonly expiresAt: number
   readonly producer: string | undefined
 }): MsgHdrs => {
   const h = headers()
+  if (envelope.id !== undefined) h.set(Header.Id, envelope.id)
   h.set(Header.EnqueuedAt, new Date(envelope.enqueuedAt).toISOString())
   h.set(Header.ExpiresAt, new Date(envelope.expiresAt).toISOString())
   if (envelope.producer !== undefined) h.set(Header.Producer, encodeURIComponent(envelope.producer))
@@ -46,7 +52,7 @@ export const decodeStored = (priority: Priority, msg: JsMsg): Omit<Delivery, "re
   const h = msg.headers
   const producer = h?.get(Header.Producer)
   return {
-    id: h?.get(Header.Id) || `seq_${msg.seq}`,
+    id: h?.get(Header.Id) || h?.get(Header.MsgId) || `seq_${msg.seq}`,
     priority,
     payload: parsePayload(msg),
     enqueuedAt: h?.get(Header.EnqueuedAt) || msg.time.toISOString(),

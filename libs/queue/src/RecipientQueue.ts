@@ -5,7 +5,7 @@
 // Failure semantics: every failure is a QueueError with a tagged reason. A publish that meets
 // a disconnected client fails at once as Unavailable; one that times out is retried (same
 // Nats-Msg-Id, so a retry never queues twice) on `publishRetry`, then fails as Unavailable.
-import { randomUUID } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import {
   maxMessageIdLength,
   priorities,
@@ -26,6 +26,8 @@ import { presenceSubject, Session, SupersededError, type SessionEnd, type Sessio
 import {
   ApiCode,
   apiCode,
+  dedupStreamName,
+  dedupSubject,
   reconcile,
   streamName,
   subjectFor,
@@ -124,6 +126,12 @@ export const publishBreaker = {
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
   Exit.isFailure(exit) ? exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
+
+/** The dedup key of a producer-supplied id: scoped to (producer, recipient), a subject token. */
+export const scopedDedupKey = (producer: string | undefined, recipient: string, id: string): string =>
+  createHash("sha256")
+    .update(`${producer ?? ""}\u0000${recipient}\u0000${id}`)
+    .digest("base64url")
 
 const invalid = (path: string, message: string) => queueError({ _tag: "InvalidMessage", path }, message)
 
@@ -225,17 +233,30 @@ function make() {
           `payload is ${bytes} bytes; the limit is ${settings.maxMessageBytes}`,
         )
 
+      // A producer's id deduplicates within (producer, recipient), never across them: the stored
+      // Nats-Msg-Id is a hash of the three, and a claim pins the priority of the first message so
+      // that a repeat with another priority meets JetStream's dedup in the first one's stream.
+      const dedupKey = options.id === undefined ? undefined : scopedDedupKey(options.producer, to, id)
       const now = Date.now()
-      const expiresAtMs = now + ttlMs
-      const stream = streamName(settings, priority)
       const publish = Effect.tryPromise({
-        try: () =>
-          js.publish(subjectFor(settings, priority, to), body, {
-            msgID: id,
-            headers: envelopeHeaders({ enqueuedAt: now, expiresAt: expiresAtMs, producer: options.producer }),
+        try: async () => {
+          const target = dedupKey === undefined ? priority : await claimPriority(dedupKey, priority)
+          const stream = streamName(settings, target)
+          // A repeat pinned to another priority keeps within that priority's max age.
+          const expiresAtMs = now + Math.min(ttlMs, settings.policies[target].maxAgeMs)
+          const ack = await js.publish(subjectFor(settings, target, to), body, {
+            msgID: dedupKey ?? id,
+            headers: envelopeHeaders({
+              id: dedupKey === undefined ? undefined : id,
+              enqueuedAt: now,
+              expiresAt: expiresAtMs,
+              producer: options.producer,
+            }),
             expect: { streamName: stream },
             timeout: settings.requestTimeoutMs,
-          }),
+          })
+          return { ack, priority: target, stream, expiresAtMs }
+        },
         catch: (cause) => cause,
       })
       if (pendingPublishes >= settings.maxPendingPublishes)
@@ -245,7 +266,7 @@ function make() {
         )
       pendingPublishes++
       const started = Date.now()
-      const ack = yield* ensureConnected.pipe(
+      const outcome = yield* ensureConnected.pipe(
         Effect.andThen(publish),
         Effect.retry({
           schedule: publishRetry,
@@ -274,8 +295,8 @@ function make() {
           } as const),
         ),
       )
-      if ("failed" in ack) {
-        const cause = ack.failed
+      if ("failed" in outcome) {
+        const cause = outcome.failed
         if (apiCode(cause) === ApiCode.MaxMessagesPerSubject) {
           if (policy.overflow === "drop_newest") return { _tag: "Dropped", id, priority } as EnqueueResult
           return yield* queueError(
@@ -286,7 +307,8 @@ function make() {
         if (cause instanceof Error && "reason" in cause) return yield* Effect.fail(cause as QueueError)
         return yield* unavailable("JetStream did not store the message")(cause)
       }
-      let expiresAt = new Date(expiresAtMs).toISOString()
+      const { ack, stream } = outcome
+      let expiresAt = new Date(outcome.expiresAtMs).toISOString()
       if (ack.duplicate) {
         // Same id inside the dedup window: report the first message's expiry if it is still stored.
         const first = yield* Effect.promise(() =>
@@ -298,7 +320,7 @@ function make() {
       yield* Effect.logDebug("message stored", {
         id,
         recipient: to,
-        priority,
+        priority: outcome.priority,
         stream,
         seq: ack.seq,
         duplicate: ack.duplicate,
@@ -306,12 +328,45 @@ function make() {
       return {
         _tag: "Queued",
         id,
-        priority,
+        priority: outcome.priority,
         expiresAt,
         seq: ack.seq,
         duplicate: ack.duplicate,
       } as EnqueueResult
     })
+
+    /**
+     * The priority a dedup key's first message went to: this one if the claim is new (JetStream
+     * refuses a second message on a claim's subject, atomically), else the claimed one.
+     */
+    const claimPriority = async (key: string, priority: Priority): Promise<Priority> => {
+      const stream = dedupStreamName(settings)
+      const subject = dedupSubject(settings, key)
+      // A claim that expires between the refusal and the read is claimed again: twice at most.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        // No Nats-Msg-Id: a second claim must meet the subject's one-message limit, not dedup.
+        const claimed = await js
+          .publish(subject, priority, { expect: { streamName: stream }, timeout: settings.requestTimeoutMs })
+          .then(
+            () => true,
+            (error: unknown) => {
+              if (apiCode(error) !== ApiCode.MaxMessagesPerSubject) throw error
+              return false
+            },
+          )
+        if (claimed) return priority
+        const first = await jsm.streams
+          .getMessage(stream, { last_by_subj: subject })
+          .catch((error: unknown) => {
+            if (apiCode(error) === ApiCode.NoMessageFound) return null
+            throw error
+          })
+        const pinned = first?.string()
+        if (pinned !== undefined && (priorities as ReadonlyArray<string>).includes(pinned))
+          return pinned as Priority
+      }
+      return priority
+    }
 
     const depth = Effect.fn("RecipientQueue.depth")(function* (recipient: string) {
       yield* checkRecipient(recipient, "recipient")

@@ -84,6 +84,9 @@ class Lane {
   }
 }
 
+/** The consumers' own bound on unacked deliveries; a session holds at most its maxInFlight. */
+const consumerMaxAckPending = 10_000
+
 const takeoverSubject = (settings: QueueSettings, recipient: string) =>
   `${settings.subjectPrefix}.ctl.takeover.${subjectToken(recipient)}`
 
@@ -259,7 +262,10 @@ export class Session implements AsyncIterable<Delivery> {
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(this.settings.ackWaitMs),
-      max_ack_pending: Math.max(this.maxInFlight, 1),
+      // Not this session's maxInFlight (the session bounds its fetches by it): one config for
+      // every session, because nats-server 2.10+ refuses to "create" a consumer that exists
+      // with another config.
+      max_ack_pending: consumerMaxAckPending,
       // A consumer left behind by a crashed process disappears by itself.
       inactive_threshold: nanos(Math.max(this.settings.ackWaitMs * 2, 60_000)),
     }
@@ -276,7 +282,21 @@ export class Session implements AsyncIterable<Delivery> {
     const { jsm, js } = this.conn
     // Until a reset succeeds the lane has no usable consumer: whoever fetches next resets again.
     lane.consumer = undefined
-    const add = () => this.gate.run(() => jsm.consumers.add(lane.stream, this.consumerConfig(lane)))
+    const config = this.consumerConfig(lane)
+    const create = () => this.gate.run(() => jsm.consumers.add(lane.stream, config))
+    // A consumer of this name with another config (left by an older gateway version): replace it.
+    const add = () =>
+      create().catch(async (error: unknown) => {
+        if (apiCode(error) !== ApiCode.ConsumerAlreadyExists) throw error
+        const existing = await this.gate.run(() => jsm.consumers.info(lane.stream, config.durable_name))
+        lane.redeliveredUpTo = Math.max(lane.redeliveredUpTo, existing.delivered.stream_seq)
+        await this.gate
+          .run(() => jsm.consumers.delete(lane.stream, config.durable_name))
+          .catch((deleteError: unknown) => {
+            if (apiCode(deleteError) !== ApiCode.ConsumerNotFound) throw deleteError
+          })
+        return create()
+      })
     let info = await add()
     // `stored`: the subject's message count just read. A consumer that accounts for fewer (stream
     // and consumer state out of step after a failover — seen on nats-server 2.9) would never

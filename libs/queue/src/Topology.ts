@@ -21,8 +21,11 @@ import { subjectToken } from "./RecipientKey.ts"
 
 export const ApiCode = {
   ConsumerNotFound: 10014,
+  /** nats-server 2.10+: a create for an existing consumer whose config differs. */
+  ConsumerAlreadyExists: 10148,
   StreamNotFound: 10059,
   MaxMessagesPerSubject: 10077,
+  NoMessageFound: 10037,
   StreamNameInUse: 10058,
   InvalidStreamConfig: 10052,
   /** "JetStream system temporarily unavailable": no meta leader yet. */
@@ -89,6 +92,35 @@ export const streamConfig = (
   }
 }
 
+export const dedupStreamName = (settings: QueueSettings): string => `${settings.namespace}_DEDUP`
+
+/** A dedup claim's subject: one per (producer, recipient, id), see RecipientQueue's enqueue. */
+export const dedupSubject = (settings: QueueSettings, key: string): string =>
+  `${settings.subjectPrefix}.dedup.${key}`
+
+/**
+ * The dedup claims: one message per (producer, recipient, id) key that names the priority the
+ * first message went to, kept for the duplicate window. A second claim of a key is refused by
+ * the server (one message per subject, discard new), atomically, cluster-wide.
+ */
+export const dedupStreamConfig = (
+  settings: QueueSettings,
+  features: ServerFeatures = featuresOf("2.9.0"),
+): Partial<StreamConfig> & { name: string } => ({
+  name: dedupStreamName(settings),
+  subjects: [dedupSubject(settings, "*")],
+  retention: RetentionPolicy.Limits,
+  storage: StorageType.File,
+  num_replicas: settings.replicas,
+  max_age: nanos(Math.max(settings.duplicateWindowMs, 120_000)),
+  max_msgs_per_subject: 1,
+  discard: DiscardPolicy.New,
+  discard_new_per_subject: true,
+  duplicate_window: nanos(Math.max(settings.duplicateWindowMs, 120_000)),
+  allow_direct: true,
+  ...(features.compression ? { compression: StoreCompression.S2 } : {}),
+})
+
 const mutableKeys = [
   "subjects",
   "num_replicas",
@@ -110,18 +142,21 @@ export const warnIfPartitionUnsafe = Effect.fn("Topology.warnIfPartitionUnsafe")
     yield* Effect.logWarning(
       `nats-server ${serverVersion()} can lose acknowledged messages across a network partition of a ` +
         `replicated stream (2.9 WorkQueue replicas drift apart, see docs/guarantees.md): run nats-server ` +
-        `2.10 or later (the manifests use nats:2.12-alpine)`,
+        `2.10 or later (the manifests use the pinned official image, deploy/nats-server.version)`,
       { serverVersion: serverVersion(), replicas: settings.replicas },
     )
 })
 
-/** Creates or updates the four streams to match the settings. */
+/** Creates or updates the four priority streams and the dedup stream to match the settings. */
 export const reconcile = Effect.fn("Topology.reconcile")(function* () {
   const { jsm, serverVersion } = yield* NatsConnection
   const settings = yield* QueueConfig
   const features = featuresOf(serverVersion())
-  for (const priority of priorities) {
-    const desired = streamConfig(settings, priority, features)
+  const wanted = [
+    ...priorities.map((priority) => streamConfig(settings, priority, features)),
+    dedupStreamConfig(settings, features),
+  ]
+  for (const desired of wanted) {
     const name = desired.name
     const current = yield* Effect.tryPromise({
       try: () => jsm.streams.info(name).then((info) => info.config),
@@ -155,7 +190,7 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
       return yield* queueError(
         { _tag: "TopologyConflict", stream: name },
         `stream ${name} exists with retention=${current.retention} storage=${current.storage}; Holdover needs ` +
-          `retention=workqueue storage=file, which cannot be changed in place. Move its messages elsewhere and ` +
+          `retention=${desired.retention} storage=file, which cannot be changed in place. Move its messages elsewhere and ` +
           `delete the stream, or choose another namespace.`,
       )
     // The server leaves out false flags (omitempty): an absent one is false, not a difference.

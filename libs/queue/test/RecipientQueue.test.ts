@@ -195,6 +195,41 @@ layer(queueLayer({ consumerIdleMs: 300 }).pipe(Layer.provideMerge(TestNats.layer
       }),
     )
 
+    it.effect(
+      "deduplicates an id within (producer, recipient) only, and answers a repeat with the first result whatever its priority",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* RecipientQueue
+          const alice = unique("alice")
+          const bob = unique("bob")
+          const id = unique("order")
+          const first = yield* queue.enqueue(alice, "p1→alice", { id, producer: "p1", priority: "high" })
+          // Another recipient, another producer: never suppressed by p1's id.
+          const toBob = yield* queue.enqueue(bob, "p2→bob", { id, producer: "p2" })
+          const otherProducer = yield* queue.enqueue(alice, "p2→alice", { id, producer: "p2" })
+          expect(toBob).toMatchObject({ _tag: "Queued", id, duplicate: false })
+          expect(otherProducer).toMatchObject({ _tag: "Queued", id, duplicate: false })
+          // The same producer, recipient and id again, with other priorities: the first result.
+          for (const priority of ["low", "critical", "high"] as const) {
+            const repeat = yield* queue.enqueue(alice, `again ${priority}`, { id, producer: "p1", priority })
+            expect(repeat, priority).toMatchObject({ _tag: "Queued", id, priority: "high", duplicate: true })
+            if (first._tag === "Queued" && repeat._tag === "Queued") {
+              expect(repeat.seq).toBe(first.seq)
+              expect(repeat.expiresAt).toBe(first.expiresAt)
+            }
+          }
+          expect(yield* queue.depth(alice)).toEqual({ critical: 0, high: 1, normal: 1, low: 0 })
+          expect(yield* queue.depth(bob)).toEqual({ critical: 0, high: 0, normal: 1, low: 0 })
+          const got = yield* Effect.scoped(Effect.flatMap(queue.openSession(alice), (s) => take(s, 2)))
+          expect(got.map((d) => [d.id, d.priority, d.payload, d.producer])).toEqual([
+            [id, "high", "p1→alice", "p1"],
+            [id, "normal", "p2→alice", "p2"],
+          ])
+          const bobs = yield* Effect.scoped(Effect.flatMap(queue.openSession(bob), (s) => take(s, 1)))
+          expect(bobs.map((d) => [d.id, d.payload])).toEqual([[id, "p2→bob"]])
+        }),
+    )
+
     it.effect("keeps every recipient's messages apart, whatever its id", () =>
       Effect.gen(function* () {
         const queue = yield* RecipientQueue
