@@ -137,7 +137,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
 
   const serve = (principal: Principal) =>
     Effect.gen(function* () {
-      // A reconnect storm is admitted at a bounded pace: each opening creates JetStream consumers.
+      // A reconnect storm is admitted at a bounded pace: each opening reads the four lanes and the session record.
       const session = yield* limits
         .admitted(
           Effect.gen(function* () {

@@ -31,7 +31,6 @@ export const environmentVariables = [
   "HOLDOVER_SESSION_ADMISSION_QUEUE",
   "HOLDOVER_SLOW_PUBLISH",
   "HOLDOVER_PUBLISH_TIMEOUT",
-  "HOLDOVER_CONSUMER_IDLE",
   "HOLDOVER_MAX_PENDING_PUBLISHES",
   ...perPriority,
 ] as const

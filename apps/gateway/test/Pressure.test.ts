@@ -340,7 +340,6 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
     const rate = 200
     const node = await gateway(server, {
       HOLDOVER_SESSION_ADMISSION_RATE: String(rate),
-      HOLDOVER_CONSUMER_IDLE: "500ms",
     })
     const sockets: Array<WebSocket> = []
     let closes = new Map<number, number>()

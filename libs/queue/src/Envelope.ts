@@ -2,7 +2,6 @@
 // headers (Nats-Msg-Id gives dedup and carries the id, or Holdover-Id does when the dedup key is
 // a producer-scoped hash). Read back into a Delivery.
 import type { Priority } from "@holdover/protocol"
-import type { JsMsg } from "@nats-io/jetstream"
 import { headers, type MsgHdrs } from "@nats-io/transport-node"
 
 export const Header = {
@@ -48,8 +47,16 @@ const parsePayload = (msg: { string(): string }): unknown => {
   }
 }
 
-export const decodeStored = (priority: Priority, msg: JsMsg): Omit<Delivery, "redelivered"> => {
-  const h = msg.headers
+/** A message as a get by sequence or subject returns it (StoredMsg of nats.js). */
+export interface StoredRecord {
+  readonly seq: number
+  readonly header: MsgHdrs | undefined
+  readonly time: Date
+  string(): string
+}
+
+export const decodeStored = (priority: Priority, msg: StoredRecord): Omit<Delivery, "redelivered"> => {
+  const h = msg.header
   const producer = h?.get(Header.Producer)
   return {
     id: h?.get(Header.Id) || h?.get(Header.MsgId) || `seq_${msg.seq}`,

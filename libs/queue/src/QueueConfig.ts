@@ -25,10 +25,6 @@ export interface QueueSettings {
   readonly duplicateWindowMs: number
   /** Unacked deliveries a session may have out at once. */
   readonly maxInFlight: number
-  /** JetStream ack_wait: redelivery after a session vanished without closing. */
-  readonly ackWaitMs: number
-  /** How long a drained session keeps its consumers before dropping them. */
-  readonly consumerIdleMs: number
   /** A JetStream call that takes longer fails as Unavailable. */
   readonly requestTimeoutMs: number
   /** How long a new session waits for an older one (on a hung node) to let go. */
@@ -37,7 +33,7 @@ export interface QueueSettings {
   readonly slowPublishMs: number
   /** Publishes in progress on one node; beyond it producers get Unavailable at once (load shedding). */
   readonly maxPendingPublishes: number
-  /** JetStream API calls (stream info, consumer create/info/delete) one node has in flight at once. */
+  /** Session JetStream API calls (reads, deletes, counts, session records) one node has in flight at once. */
   readonly apiConcurrency: number
 }
 
@@ -55,8 +51,6 @@ export const defaultSettings: QueueSettings = {
   maxMessageBytes: 64 * 1024,
   duplicateWindowMs: 2 * 60_000,
   maxInFlight: 256,
-  ackWaitMs: 30_000,
-  consumerIdleMs: 5_000,
   requestTimeoutMs: 2_000,
   slowPublishMs: 2_000,
   takeoverTimeoutMs: 5_000,
@@ -148,12 +142,6 @@ export const readSettings: Effect.Effect<QueueSettings, InvalidConfig | Config.C
         "a duration such as 2s",
         parseDuration,
         d.requestTimeoutMs,
-      ),
-      consumerIdleMs: yield* read(
-        "HOLDOVER_CONSUMER_IDLE",
-        "a duration such as 5s",
-        parseDuration,
-        d.consumerIdleMs,
       ),
       slowPublishMs: yield* read(
         "HOLDOVER_SLOW_PUBLISH",

@@ -15,14 +15,18 @@ import {
   type Priority,
   type PriorityCounts,
 } from "@holdover/protocol"
-import { Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effect"
+import { Context, Effect, Exit, Layer, Schedule, Semaphore, Stream, type Scope } from "effect"
 import { CircuitBreaker } from "effect/persistence"
-import { envelopeHeaders, Header, type Delivery } from "./Envelope.ts"
-import { ApiGate } from "./ApiGate.ts"
+import { envelopeHeaders, Header } from "./Envelope.ts"
 import { NatsConnection, untilAvailable } from "./NatsConnection.ts"
 import { QueueConfig, type PriorityPolicy } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
-import { presenceSubject, Session, SupersededError, type SessionEnd, type SessionStats } from "./Session.ts"
+import {
+  askPresence,
+  openSession as openRecipientSession,
+  type RecipientSession,
+  type SessionContext,
+} from "./Session.ts"
 import {
   ApiCode,
   apiCode,
@@ -53,25 +57,6 @@ export type EnqueueResult =
       readonly duplicate: boolean
     }
   | { readonly _tag: "Dropped"; readonly id: string; readonly priority: Priority }
-
-export interface RecipientSession {
-  readonly id: string
-  readonly recipient: string
-  /** Messages stored per priority when the session opened. */
-  readonly pending: PriorityCounts
-  readonly maxInFlight: number
-  /** Deliveries in strict priority order; ends when the session ends. */
-  readonly deliveries: Stream.Stream<Delivery>
-  /** The next delivery (waits for one); undefined once the session has ended. */
-  readonly next: Effect.Effect<Delivery | undefined>
-  /** Acks by id; returns how many were in flight. Unknown ids are ignored. */
-  readonly ack: (ids: ReadonlyArray<string>) => Effect.Effect<number>
-  readonly unacked: () => number
-  /** Completes when the session ends: closed, or taken over by a newer session. */
-  readonly ended: Effect.Effect<SessionEnd>
-  readonly end: Effect.Effect<void>
-  readonly stats: () => SessionStats
-}
 
 export interface StreamStatus {
   readonly priority: Priority
@@ -190,7 +175,22 @@ function make() {
       ),
     )
     let pendingPublishes = 0
-    const gate = new ApiGate(settings.apiConcurrency)
+    // Sessions' JetStream API calls in flight on this node are bounded (reconnect storms).
+    const apiPermits = yield* Semaphore.make(settings.apiConcurrency)
+    let apiWaiting = 0
+    const limited = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        let waiting = true
+        apiWaiting++
+        const admitted = () => {
+          if (waiting) apiWaiting--
+          waiting = false
+        }
+        return apiPermits
+          .withPermits(1)(Effect.suspend(() => (admitted(), effect)))
+          .pipe(Effect.ensuring(Effect.sync(admitted)))
+      })
+    const sessions: SessionContext = { conn, settings, limited }
 
     const ensureConnected = Effect.suspend(() =>
       conn.isConnected()
@@ -414,43 +414,17 @@ function make() {
     ) {
       yield* checkRecipient(recipient, "recipient")
       yield* ensureConnected
-      const maxInFlight = Math.max(1, options.maxInFlight ?? settings.maxInFlight)
-      const session = yield* Effect.acquireRelease(
-        Effect.tryPromise({
-          try: () =>
-            Session.open(conn, settings, gate, `s_${randomUUID()}`, recipient, maxInFlight, options.since),
-          catch: (cause) =>
-            cause instanceof SupersededError
-              ? queueError({ _tag: "SessionClosed" }, cause.message)
-              : unavailable("cannot open a delivery session")(cause),
-        }),
-        (session) => Effect.promise(() => session.end("closed")),
-      )
-      return {
-        id: session.id,
-        recipient,
-        pending: { ...session.pendingAtOpen },
-        maxInFlight,
-        deliveries: Stream.fromAsyncIterable(session, (cause) => cause).pipe(Stream.orDie),
-        next: Effect.promise(() => session.next()),
-        ack: (ids) => Effect.sync(() => session.ack(ids)),
-        unacked: () => session.unacked,
-        ended: Effect.promise(() => session.ended),
-        end: Effect.promise(() => session.end("closed")),
-        stats: () => ({ ...session.stats }),
-      } satisfies RecipientSession
+      return yield* openRecipientSession(sessions, recipient, {
+        maxInFlight: Math.max(1, options.maxInFlight ?? settings.maxInFlight),
+        since: options.since ?? Date.now(),
+      })
     })
 
     const isOnline = Effect.fn("RecipientQueue.isOnline")(function* (recipient: string) {
       yield* checkRecipient(recipient, "recipient")
       yield* ensureConnected
       // No responders answers at once when nobody holds a session; a session answers in a round trip.
-      return yield* Effect.promise(() =>
-        conn.nc.request(presenceSubject(settings, recipient), "", { timeout: 500 }).then(
-          () => true,
-          () => false,
-        ),
-      )
+      return yield* askPresence(conn, settings, recipient)
     })
 
     const status = Effect.fn("RecipientQueue.status")(function* () {
@@ -501,7 +475,7 @@ function make() {
       isAvailable: conn.isConnected,
       breakerState: () => breakerState,
       pendingPublishes: () => pendingPublishes,
-      apiQueued: () => gate.queued,
+      apiQueued: () => apiWaiting,
     })
   })
 }

@@ -1,97 +1,51 @@
-// One delivery session of one recipient: strict priority order over the whole backlog, FIFO
-// within a priority, at most `maxInFlight` unacked deliveries, until it is closed or taken over.
+// One delivery session of one recipient: the Effect runner of the drain policy (Drain.ts). It
+// reads the recipient's four subjects directly from the streams — no JetStream consumer — hands
+// messages out in the order the policy decides, deletes what the client acks, and owns the one
+// NATS subscription a session needs, in the session's scope.
 //
-// Lifecycle and cost model (DESIGN.md "Scale facts"):
-// - A lane per priority. A lane holds a durable pull consumer (one per recipient and priority;
-//   WorkQueue streams allow only one) only while it has something to drain: at open for the
-//   priorities whose subject count is non-zero, later when the doorbell — a core-NATS
-//   subscription to `<prefix>.*.<recipient>` — rings. A lane drained for `consumerIdleMs` with
-//   nothing unacked deletes its consumer. An idle connected recipient holds no consumer.
-// - Opening first asks any older session of the recipient, anywhere in the cluster, to let go
-//   (core-NATS request; no responders = nobody to wait for). It then resets each existing
-//   consumer with deliveries outstanding (delete + create): everything unacked is delivered again
-//   at once, in order, with no ack_wait stall, flagged `redelivered`. One with none outstanding
-//   is reused as it is.
-// - Deliveries are numbered by the consumer without gaps; a gap means one is in limbo (sent to a
-//   fetch that had expired, or lost with a dying consumer leader): the lane resets before anything
-//   newer is handed out.
-// - Closing keeps the consumer of a lane that has unacked deliveries (so the next session can
-//   flag them redelivered) or backlog left (the next session reuses it), deletes the others;
-//   either way the next session gets everything at once.
-// - An expired message (Holdover-Expires-At in the past) is acked away and counted, never yielded.
-// - JetStream trouble: fetches fail, the lane waits (capped backoff) and tries again; a lost
-//   consumer is recreated. The session itself only ends by close() or takeover.
-import type { Priority } from "@holdover/protocol"
-import { priorities } from "@holdover/protocol"
-import { AckPolicy, DeliverPolicy, type Consumer, type ConsumerInfo, type JsMsg } from "@nats-io/jetstream"
-import { nanos, type Msg, type Subscription } from "@nats-io/transport-node"
+// Cost model (docs/semantics.md, "How the queues are laid out"): opening asks an older session
+// to let go (one core-NATS request; no responders answers at once), reads the session record
+// when nobody answered, and reads each lane once from the start (a get by subject: found or
+// not); only a lane that holds messages costs a STREAM.INFO for the welcome's exact count. A
+// message costs one read (or a share of a batched read on nats-server 2.11+) and one delete.
+// - One subscription, `<prefix>.*.<token>`: a publish to one of the recipient's subjects is a
+//   doorbell for that lane; `<prefix>.ctl.<token>` carries takeover and presence requests.
+// - Reads: direct gets on a single server (batched from 2.11); on a replicated stream the
+//   leader-answered STREAM.MSG.GET, so a just-deleted message never comes back and a just-stored
+//   one is never skipped by a lagging replica (docs/semantics.md).
+// - One session per recipient, cluster-wide: opening sends a takeover request; an older session
+//   stops, waits for its deletes, and answers with what it sent, which the new session flags
+//   redelivered. A refused request (this connection is older than the live one) fails the open
+//   with SessionClosed.
+// - The session record (`<prefix>.session.<token>`, one per recipient): written "open" before a
+//   session hands out its first message and "closed" with what it sent when it ends. A session
+//   that finds "open" with nobody answering follows a crash: it flags everything stored at open
+//   redelivered (conservative); "closed" tells exactly what was sent.
+// - JetStream trouble: reads are retried by the policy; deletes are retried on `deleteRetry`; an
+//   ack whose delete never succeeds leaves the message for the next session (at-least-once).
+import { randomUUID } from "node:crypto"
+import { priorities, type Priority } from "@holdover/protocol"
+import type { StoredMsg } from "@nats-io/jetstream"
+import type { Msg } from "@nats-io/transport-node"
+import { Clock, Deferred, Effect, FiberSet, Queue, Schedule, Semaphore, Stream, type Scope } from "effect"
+import { Drain, type Decision, type DrainEvent } from "./Drain.ts"
+import { decodeStored, type Delivery } from "./Envelope.ts"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
 import type { QueueSettings } from "./QueueConfig.ts"
-import { consumerName, subjectToken } from "./RecipientKey.ts"
-import { ApiCode, apiCode, streamName, subjectFor } from "./Topology.ts"
-import { decodeStored, type Delivery } from "./Envelope.ts"
-import type { ApiGate } from "./ApiGate.ts"
+import { queueError, type QueueError } from "./QueueError.ts"
+import {
+  ApiCode,
+  apiCode,
+  controlSubject,
+  featuresOf,
+  sessionStreamName,
+  sessionSubject,
+  streamName,
+  subjectFor,
+  unavailable,
+} from "./Topology.ts"
 
 export type SessionEnd = "closed" | "taken-over"
-
-/** Opening found a newer live session of the same recipient: this one never started. */
-export class SupersededError extends Error {
-  constructor() {
-    super("a newer session of this recipient is open")
-    this.name = "SupersededError"
-  }
-}
-
-interface InFlight {
-  readonly msg: JsMsg
-  readonly lane: Lane
-}
-
-class Lane {
-  consumer: Consumer | undefined
-  /** Fetched from JetStream, not yet handed out. */
-  readonly buffer: Array<JsMsg> = []
-  /** Messages JetStream holds for this consumer that are not delivered yet (known lower bound). */
-  pending = 0
-  /** The doorbell rang since the last fetch started: there may be something new. */
-  rang = false
-  fetching = false
-  unacked = 0
-  /** Stream sequences up to this one were delivered to an earlier session. */
-  redeliveredUpTo = 0
-  /**
-   * The consumer's delivery sequence of the last message this session received. Deliveries are
-   * numbered without gaps; a gap means a delivery is in limbo (sent to a fetch that had already
-   * expired, or lost with a consumer leader that died) and newer ones would overtake it.
-   */
-  deliveredSeq = 0
-  idleSince = 0
-  failures = 0
-  retryAt = 0
-
-  readonly priority: Priority
-  readonly stream: string
-  readonly subject: string
-
-  constructor(priority: Priority, stream: string, subject: string) {
-    this.priority = priority
-    this.stream = stream
-    this.subject = subject
-  }
-
-  get hasWork(): boolean {
-    return this.pending > 0 || this.rang
-  }
-}
-
-/** The consumers' own bound on unacked deliveries; a session holds at most its maxInFlight. */
-const consumerMaxAckPending = 10_000
-
-const takeoverSubject = (settings: QueueSettings, recipient: string) =>
-  `${settings.subjectPrefix}.ctl.takeover.${subjectToken(recipient)}`
-
-export const presenceSubject = (settings: QueueSettings, recipient: string) =>
-  `${settings.subjectPrefix}.ctl.presence.${subjectToken(recipient)}`
 
 export interface SessionStats {
   expired: number
@@ -100,506 +54,426 @@ export interface SessionStats {
   acked: number
 }
 
-export class Session implements AsyncIterable<Delivery> {
-  readonly lanes: ReadonlyArray<Lane>
-  readonly stats: SessionStats = { expired: 0, delivered: 0, redelivered: 0, acked: 0 }
-  private readonly inFlight = new Map<string, InFlight>()
-  private readonly waiters: Array<() => void> = []
-  /** Acks not yet confirmed by JetStream; a consumer is only deleted once they are. */
-  private readonly pendingAcks = new Set<Promise<unknown>>()
-  private doorbell: Subscription | undefined
-  private takeover: Subscription | undefined
-  private presence: Subscription | undefined
-  private idleTimer: ReturnType<typeof setInterval> | undefined
-  private endReason: SessionEnd | undefined
-  private ending = false
-  private endResolved = false
-  private endResolve!: (end: SessionEnd) => void
-  readonly ended: Promise<SessionEnd> = new Promise((resolve) => (this.endResolve = resolve))
-
-  private readonly conn: NatsConnectionShape
-  private readonly settings: QueueSettings
-  private readonly gate: ApiGate
+export interface RecipientSession {
   readonly id: string
   readonly recipient: string
+  /** Messages stored per priority when the session opened. */
+  readonly pending: Record<Priority, number>
   readonly maxInFlight: number
+  /** Deliveries in strict priority order; ends when the session ends. */
+  readonly deliveries: Stream.Stream<Delivery>
+  /** The next delivery (waits for one); undefined once the session has ended. */
+  readonly next: Effect.Effect<Delivery | undefined>
+  /** Acks by id; returns how many were in flight. Unknown ids are ignored. */
+  readonly ack: (ids: ReadonlyArray<string>) => Effect.Effect<number>
+  readonly unacked: () => number
+  /** Completes when the session ends: closed, or taken over by a newer session. */
+  readonly ended: Effect.Effect<SessionEnd>
+  readonly end: Effect.Effect<void>
+  readonly stats: () => SessionStats
+}
 
-  private constructor(
-    conn: NatsConnectionShape,
-    settings: QueueSettings,
-    gate: ApiGate,
-    id: string,
-    recipient: string,
-    maxInFlight: number,
-  ) {
-    this.conn = conn
-    this.settings = settings
-    this.gate = gate
-    this.id = id
-    this.recipient = recipient
-    this.maxInFlight = maxInFlight
-    this.lanes = priorities.map(
-      (priority) =>
-        new Lane(priority, streamName(settings, priority), subjectFor(settings, priority, recipient)),
-    )
-  }
+/** What every session of a node shares. */
+export interface SessionContext {
+  readonly conn: NatsConnectionShape
+  readonly settings: QueueSettings
+  /** Bounds the JetStream API calls of all sessions of a node in flight. */
+  readonly limited: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+}
 
-  /** Counts per priority at open (what the welcome frame reports). */
-  pendingAtOpen: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 }
+export interface OpenOptions {
+  readonly maxInFlight: number
+  /** When the client's connection began: of two sessions of a recipient the later one wins. */
+  readonly since: number
+}
 
-  static async open(
-    conn: NatsConnectionShape,
-    settings: QueueSettings,
-    gate: ApiGate,
-    id: string,
-    recipient: string,
-    maxInFlight: number,
-    since?: number,
-  ): Promise<Session> {
-    const session = new Session(conn, settings, gate, id, recipient, maxInFlight)
-    if (since !== undefined) session.startedAt = since
-    session.starting = session.start()
-    try {
-      await session.starting
-    } catch (error) {
-      await session.end("closed")
-      throw error
-    }
-    if (session.endReason) {
-      await session.end(session.endReason)
-      throw new SupersededError()
-    }
-    return session
-  }
+type Stored = Omit<Delivery, "redelivered"> & { readonly expiresAtMs: number }
 
-  /** When this session's connection began, for ordering it against others of the same recipient. */
-  private startedAt = Date.now()
-  private starting: Promise<void> = Promise.resolve()
+/** What a session record holds (JSON). */
+interface SessionRecord {
+  readonly state: "open" | "closed"
+  readonly session: string
+  readonly sentUpTo?: Partial<Record<Priority, number>>
+}
 
-  /** Whether a session that started at `startedAt` with `id` is newer than this one. */
-  private isOlderThan(other: { startedAt: number; id: string }): boolean {
-    return other.startedAt > this.startedAt || (other.startedAt === this.startedAt && other.id > this.id)
-  }
+type ControlRequest =
+  { readonly op: "takeover"; readonly id: string; readonly startedAt: number } | { readonly op: "presence" }
 
-  private async start(): Promise<void> {
-    const { nc } = this.conn
-    const subject = takeoverSubject(this.settings, this.recipient)
-    // One session per recipient, cluster-wide, and the newest connection wins. Ask first: an
-    // older session answers once it has let go (clean-up done); a dead one has no subscription
-    // (no responders: at once); a hung one is waited for at most takeoverTimeoutMs. A session
-    // whose connection is older than a live one's (a socket that closed while its session was
-    // still opening) is refused and never touches the consumers.
-    const answer = await nc
-      .request(subject, JSON.stringify({ id: this.id, startedAt: this.startedAt }), {
-        timeout: this.settings.takeoverTimeoutMs,
-      })
-      .then(
-        (reply) => reply.string(),
-        () => "none",
-      )
-    if (answer === "refused") {
-      this.endReason = "taken-over"
-      return
-    }
-    this.takeover = nc.subscribe(subject, {
-      callback: (error, msg) => {
-        if (error) return
-        let other: { startedAt: number; id: string }
-        try {
-          other = JSON.parse(msg.string()) as { startedAt: number; id: string }
-        } catch {
-          return
-        }
-        if (other.id === this.id) return
-        if (!this.isOlderThan(other)) return void msg.respond("refused")
-        void this.end("taken-over").then(() => msg.respond("released"))
-      },
-    })
-    this.presence = nc.subscribe(presenceSubject(this.settings, this.recipient), {
-      callback: (error, msg) => {
-        if (!error && !this.endReason) msg.respond(this.id)
-      },
-    })
-    this.doorbell = nc.subscribe(`${this.settings.subjectPrefix}.*.${subjectToken(this.recipient)}`, {
-      callback: (error, msg) => {
-        if (!error) this.ring(msg)
-      },
-    })
-    await nc.flush()
+/** A delete that timed out or met a lost connection is tried twice more. */
+export const deleteRetry = Schedule.exponential("100 millis").pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 2 }),
+)
 
-    await Promise.all(
-      this.lanes.map(async (lane) => {
-        if (this.endReason) return
-        const info = await this.gate.run(() =>
-          this.conn.jsm.streams.info(lane.stream, { subjects_filter: lane.subject }),
-        )
-        const count = info.state.subjects?.[lane.subject] ?? 0
-        this.pendingAtOpen[lane.priority] = count
-        // Nothing stored means nothing to reset either: a consumer left by a crashed session then
-        // holds nothing unacked; it is reused if a message comes, or expires (inactive_threshold).
-        if (count > 0 && !this.endReason) {
-          await this.resetConsumer(lane, count)
-          lane.pending = count
-        }
-      }),
-    )
-  }
+/** Messages one batched read asks for (nats-server 2.11+, single server). */
+const readBatch = 256
 
-  /** Watches for lanes to drop their consumers, only while some lane holds one (idle sessions cost no timer). */
-  private watchIdle(): void {
-    if (this.idleTimer || this.endReason) return
-    this.idleTimer = setInterval(
-      () => void this.dropIdleConsumers(),
-      Math.max(250, this.settings.consumerIdleMs / 4),
-    )
-    this.idleTimer.unref?.()
-  }
+const isNotFound = (error: unknown): boolean =>
+  apiCode(error) === ApiCode.NoMessageFound ||
+  (error instanceof Error &&
+    ((error as { code?: unknown }).code === 404 || /message not found/i.test(error.message)))
 
-  private consumerConfig(lane: Lane) {
-    return {
-      durable_name: consumerName(this.recipient),
-      filter_subject: lane.subject,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(this.settings.ackWaitMs),
-      // Not this session's maxInFlight (the session bounds its fetches by it): one config for
-      // every session, because nats-server 2.10+ refuses to "create" a consumer that exists
-      // with another config.
-      max_ack_pending: consumerMaxAckPending,
-      // A consumer left behind by a crashed process disappears by itself.
-      inactive_threshold: nanos(Math.max(this.settings.ackWaitMs * 2, 60_000)),
-    }
-  }
-
-  /**
-   * Make sure the lane's consumer starts from the first unacked message. Creating it is
-   * idempotent: a consumer that already exists with deliveries outstanding (an earlier session's,
-   * or ours in limbo) is deleted — remembering what it delivered, to flag redeliveries — and
-   * created again, so its unacked messages come again at once. One with none outstanding already
-   * stands at the first unacked message and is used as it is. One API call in the common case.
-   */
-  private async resetConsumer(lane: Lane, stored?: number): Promise<ConsumerInfo> {
-    const { jsm, js } = this.conn
-    // Until a reset succeeds the lane has no usable consumer: whoever fetches next resets again.
-    lane.consumer = undefined
-    const config = this.consumerConfig(lane)
-    const create = () => this.gate.run(() => jsm.consumers.add(lane.stream, config))
-    // A consumer of this name with another config (left by an older gateway version): replace it.
-    const add = () =>
-      create().catch(async (error: unknown) => {
-        if (apiCode(error) !== ApiCode.ConsumerAlreadyExists) throw error
-        const existing = await this.gate.run(() => jsm.consumers.info(lane.stream, config.durable_name))
-        lane.redeliveredUpTo = Math.max(lane.redeliveredUpTo, existing.delivered.stream_seq)
-        await this.gate
-          .run(() => jsm.consumers.delete(lane.stream, config.durable_name))
-          .catch((deleteError: unknown) => {
-            if (apiCode(deleteError) !== ApiCode.ConsumerNotFound) throw deleteError
-          })
-        return create()
-      })
-    let info = await add()
-    // `stored`: the subject's message count just read. A consumer that accounts for fewer (stream
-    // and consumer state out of step after a failover — seen on nats-server 2.9) would never
-    // deliver the rest; a new one starts from the first message stored.
-    const missing = stored !== undefined && info.num_pending + info.num_ack_pending < stored
-    if (info.num_ack_pending > 0 || (missing && info.delivered.consumer_seq > 0)) {
-      lane.redeliveredUpTo = Math.max(lane.redeliveredUpTo, info.delivered.stream_seq)
-      // A delete that failed (a consumer leader moving, a timeout) must not pass for a reset:
-      // its unacked deliveries would wait for ack_wait while newer ones go ahead.
-      await this.gate
-        .run(() => jsm.consumers.delete(lane.stream, info.name))
-        .catch((error: unknown) => {
-          if (apiCode(error) !== ApiCode.ConsumerNotFound) throw error
-        })
-      info = await add()
-      if (info.num_ack_pending > 0)
-        throw new Error(`consumer ${info.name} on ${lane.stream} was not reset (recreated meanwhile?)`)
-    }
-    lane.consumer = js.consumers.getConsumerFromInfo(info)
-    lane.deliveredSeq = info.delivered.consumer_seq
-    this.watchIdle()
-    return info
-  }
-
-  /**
-   * The lane's consumer, made when a doorbell rings on a lane without one. A consumer of that
-   * name may already exist — left by an earlier session with deliveries outstanding — so it is
-   * reset: reusing it as it is would deliver newer messages before those.
-   */
-  private async ensureConsumer(lane: Lane): Promise<Consumer> {
-    if (!lane.consumer) await this.resetConsumer(lane)
-    return lane.consumer!
-  }
-
-  private ring(msg: Msg): void {
-    if (this.endReason) return
-    const priority = msg.subject.split(".")[1]
-    const lane = this.lanes.find((candidate) => candidate.priority === priority)
-    if (!lane) return
-    lane.rang = true
-    this.wake()
-  }
-
-  private wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter()
-  }
-
-  private sleep(ms?: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(resolve, ms)
-      this.waiters.push(() => {
-        if (timer) clearTimeout(timer)
-        resolve()
-      })
-    })
-  }
-
-  private startFetch(lane: Lane): void {
-    if (lane.fetching || this.endReason || Date.now() < lane.retryAt) return
-    // Lower priorities' buffers do not count: they must never starve a higher lane.
-    const room = this.maxInFlight - this.inFlight.size - lane.buffer.length
-    if (room <= 0) return
-    lane.fetching = true
-    const rangBefore = lane.rang
-    lane.rang = false
-    const want = Math.max(1, Math.min(room, lane.pending > 0 ? lane.pending : 1, 256))
-    void this.fetch(lane, want)
-      .then(
-        () => {
-          lane.failures = 0
-        },
-        (error: unknown) => {
-          lane.failures++
-          lane.rang = lane.rang || rangBefore
-          lane.retryAt = Date.now() + Math.min(100 * 2 ** lane.failures, 5_000) * (0.5 + Math.random() / 2)
-          if (apiCode(error) === ApiCode.ConsumerNotFound) lane.consumer = undefined
-          setTimeout(() => this.wake(), Math.max(0, lane.retryAt - Date.now())).unref?.()
-        },
-      )
-      .finally(() => {
-        lane.fetching = false
-        this.wake()
-      })
-  }
-
-  private async fetch(lane: Lane, want: number): Promise<number> {
-    const consumer = await this.ensureConsumer(lane)
-    const expectMessages = lane.pending > 0
-    const batch = await consumer.fetch({ max_messages: want, expires: expectMessages ? 5_000 : 1_000 })
-    let got = 0
-    let gap = false
-    for await (const msg of batch) {
-      got++
-      lane.pending = msg.info.pending
-      if (this.endReason || gap) continue // see end(): dropped, not nak'd
-      const seq = msg.info.deliverySequence
-      if (seq > lane.deliveredSeq + 1) gap = true
-      else {
-        lane.deliveredSeq = seq
-        lane.buffer.push(msg)
-        this.wake()
-      }
-    }
-    if (gap && !this.endReason) {
-      // A delivery before this one is in limbo: taking the newer ones would break FIFO. Reset:
-      // everything unacked comes again at once, in order.
-      await this.recoverLimbo(lane)
-      return got
-    }
-    if (got === 0 && expectMessages) {
-      // An empty fetch is no proof of an empty lane: a loaded server may answer after `expires`,
-      // and what it delivered then is lost in transit (delivered, never seen here) until ack_wait.
-      const info = await this.gate.run(() => consumer.info())
-      lane.pending = info.num_pending
-      // More delivered-unacked than this session holds: some are in limbo.
-      if (info.num_ack_pending > lane.unacked + lane.buffer.length) await this.recoverLimbo(lane)
-    } else if (got === 0) lane.pending = 0
-    return got
-  }
-
-  /**
-   * Deliveries in limbo: reset the lane's consumer so everything unacked comes again at once, in
-   * order (ours in flight too, flagged redelivered; the SDK drops them). The lane keeps its turn —
-   * holding back lower priorities — until a reset succeeds.
-   */
-  private async recoverLimbo(lane: Lane): Promise<void> {
-    lane.buffer.splice(0)
-    lane.pending = Math.max(1, lane.pending)
-    lane.pending = Math.max(1, (await this.resetConsumer(lane)).num_pending)
-  }
-
-  /** The next delivery in strict priority order; undefined once the session has ended. */
-  async next(): Promise<Delivery | undefined> {
-    for (;;) {
-      if (this.endReason) return undefined
-      if (this.inFlight.size < this.maxInFlight) {
-        let again = false
-        for (const lane of this.lanes) {
-          const msg = lane.buffer.shift()
-          if (msg) {
-            const delivery = this.hand(lane, msg)
-            if (delivery) return delivery
-            again = true // an expired message was dropped: look again from the top
-            break
-          }
-          if (lane.hasWork || lane.fetching) {
-            this.startFetch(lane)
-            // Known pending messages of a higher priority hold back the lower ones; a doorbell
-            // alone does not (that message is concurrent with whatever is being sent now).
-            if (lane.pending > 0) break
-          }
-        }
-        if (again) continue
-      }
-      // Everything that makes work (a doorbell, an ack, a fetch ending, a retry falling due)
-      // wakes this; the timeout is only a safety net.
-      await this.sleep(5_000)
-    }
-  }
-
-  private hand(lane: Lane, msg: JsMsg): Delivery | undefined {
-    const stored = decodeStored(lane.priority, msg)
-    if (Date.parse(stored.expiresAt) <= Date.now()) {
-      msg.ack()
-      this.stats.expired++
-      return undefined
-    }
-    const redelivered = msg.info.deliveryCount > 1 || msg.seq <= lane.redeliveredUpTo
-    const previous = this.inFlight.get(stored.id)
-    if (previous) previous.lane.unacked--
-    this.inFlight.set(stored.id, { msg, lane })
-    lane.unacked++
-    this.stats.delivered++
-    if (redelivered) this.stats.redelivered++
-    return { ...stored, redelivered }
-  }
-
-  /** Acks deliveries by id; unknown ids (already acked, or of another session) are ignored. */
-  ack(ids: ReadonlyArray<string>): number {
-    let acked = 0
-    for (const id of ids) {
-      const entry = this.inFlight.get(id)
-      if (!entry) continue
-      this.inFlight.delete(id)
-      entry.lane.unacked--
-      const confirmed: Promise<unknown> = entry.msg
-        .ackAck({ timeout: this.settings.requestTimeoutMs })
-        .catch(() => false)
-      this.pendingAcks.add(confirmed)
-      void confirmed.finally(() => this.pendingAcks.delete(confirmed))
-      acked++
-    }
-    this.stats.acked += acked
-    if (acked > 0) this.wake()
-    return acked
-  }
-
-  get unacked(): number {
-    return this.inFlight.size
-  }
-
-  private settleAcks(): Promise<unknown> {
-    return Promise.all([...this.pendingAcks])
-  }
-
-  private isIdle(lane: Lane): boolean {
-    return (
-      !!lane.consumer && !lane.fetching && !lane.hasWork && lane.buffer.length === 0 && lane.unacked === 0
-    )
-  }
-
-  private dropping = false
-
-  private async dropIdleConsumers(): Promise<void> {
-    if (this.dropping) return
-    this.dropping = true
-    try {
-      for (const lane of this.lanes) {
-        if (!this.isIdle(lane)) {
-          lane.idleSince = 0
-          continue
-        }
-        const now = Date.now()
-        if (lane.idleSince === 0) lane.idleSince = now
-        if (now - lane.idleSince < this.settings.consumerIdleMs) continue
-        lane.idleSince = 0
-        await this.settleAcks()
-        if (this.endReason) return // a newer session may own a consumer of this name by now
-        // Before letting go, ask: a delivery in limbo (sent to a fetch that had expired — the
-        // doorbell's message on a slow cluster) or a message stored without a doorbell would
-        // otherwise wait for the next message or session. Found: drain it, in order.
-        const consumer = lane.consumer!
-        const info = await this.gate.run(() => consumer.info()).catch(() => undefined)
-        if (this.endReason) return
-        if (!this.isIdle(lane) || lane.consumer !== consumer) continue
-        if (info && info.num_ack_pending > 0) {
-          await this.recoverLimbo(lane).catch(() => undefined)
-          this.wake()
-          continue
-        }
-        if (info && info.num_pending > 0) {
-          lane.pending = info.num_pending
-          this.wake()
-          continue
-        }
-        // A message stored from here on rings the doorbell (lane.rang): the lane then makes a new
-        // consumer on its next turn.
-        lane.consumer = undefined
-        await this.deleteConsumer(lane)
-      }
-      if (this.idleTimer && this.lanes.every((lane) => !lane.consumer)) {
-        clearInterval(this.idleTimer)
-        this.idleTimer = undefined
-      }
-    } finally {
-      this.dropping = false
-    }
-  }
-
-  private deleteConsumer(lane: Lane): Promise<unknown> {
-    return this.gate
-      .run(() => this.conn.jsm.consumers.delete(lane.stream, consumerName(this.recipient)))
-      .catch(() => undefined)
-  }
-
-  /** Ends the session: stops delivering, hands unacked messages back to JetStream. */
-  async end(reason: SessionEnd = "closed"): Promise<void> {
-    if (this.endResolved) return
-    if (this.endReason && this.ending) return this.ended.then(() => undefined)
-    this.endReason ??= reason
-    this.ending = true
-    // Let an open in progress finish its consumer calls before answering anyone.
-    await this.starting.catch(() => undefined)
-    if (this.idleTimer) clearInterval(this.idleTimer)
-    this.doorbell?.unsubscribe()
-    this.presence?.unsubscribe()
-    this.wake()
-    // Fetches still under way end on their own; what they bring is dropped, never nak'd: a nak
-    // (or a consumer delete) sent after a newer session has re-created the consumer — it has the
-    // same name — would reorder or cut that session's deliveries. Dropped messages come back at
-    // once when the consumer is deleted below, or reset by the next session.
-    if (this.endReason === "closed" && !this.conn.nc.isClosed()) {
-      await this.settleAcks()
-      await Promise.all(
-        this.lanes.map(async (lane) => {
-          lane.buffer.splice(0)
-          // A lane with backlog left keeps its consumer for the recipient's next session (which
-          // reuses it: no delete + create per reconnect); inactive_threshold removes it if none comes.
-          if (lane.consumer && lane.unacked === 0 && !lane.hasWork) await this.deleteConsumer(lane)
-        }),
-      )
-    }
-    // Only now may a newer session proceed: until here a takeover request waits for this answer.
-    this.takeover?.unsubscribe()
-    this.endResolved = true
-    this.endResolve(this.endReason)
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
-    for (;;) {
-      const delivery = await this.next()
-      if (!delivery) return
-      yield delivery
-    }
+const parse = <A>(text: string): A | undefined => {
+  try {
+    return JSON.parse(text) as A
+  } catch {
+    return undefined
   }
 }
+
+export const openSession = Effect.fnUntraced(function* (
+  context: SessionContext,
+  recipient: string,
+  options: OpenOptions,
+): Effect.fn.Return<RecipientSession, QueueError, Scope.Scope> {
+  const { conn, settings, limited } = context
+  const { nc, js, jsm } = conn
+  const id = `s_${randomUUID()}`
+  const features = featuresOf(conn.serverVersion())
+  const replicated = settings.replicas > 1
+  const batched = features.batchedDirectGet && !replicated
+  const control = controlSubject(settings, recipient)
+  const timeout = settings.requestTimeoutMs
+
+  /** A get by subject: the first message of `subject` at or after `seq` (or the last one). */
+  const getOne = (stream: string, query: { seq: number; next_by_subj: string } | { last_by_subj: string }) =>
+    limited(
+      Effect.tryPromise({
+        try: (): Promise<StoredMsg | null> =>
+          replicated
+            ? // Leader-answered: consistent on a replicated stream (nats.js types list seq/last only).
+              jsm.streams.getMessage(stream, query as { last_by_subj: string })
+            : jsm.direct.getMessage(stream, query),
+        catch: (cause) => cause,
+      }),
+    )
+
+  const readLane = (lane: Priority, fromSeq: number, max: number) =>
+    Effect.gen(function* () {
+      const stream = streamName(settings, lane)
+      const subject = subjectFor(settings, lane, recipient)
+      const found: Array<StoredMsg> = []
+      if (batched && max > 1) {
+        yield* limited(
+          Effect.tryPromise({
+            try: async () => {
+              const batch = await jsm.direct.getBatch(stream, {
+                seq: Math.max(1, fromSeq),
+                next_by_subj: subject,
+                batch: max,
+              })
+              try {
+                for await (const message of batch) found.push(message)
+              } catch (error) {
+                // nats.js ends a batch that found nothing (status 404) with an error.
+                if (!isNotFound(error)) throw error
+              }
+            },
+            catch: (cause) => cause,
+          }),
+        )
+      } else {
+        const message = yield* getOne(stream, { seq: Math.max(1, fromSeq), next_by_subj: subject })
+        if (message) found.push(message)
+      }
+      const messages = found.map((message): Stored => {
+        const stored = decodeStored(lane, message)
+        return { ...stored, expiresAtMs: Date.parse(stored.expiresAt) }
+      })
+      return { messages, exhausted: messages.length < max }
+    })
+
+  const deleteOne = (lane: Priority, seq: number) =>
+    limited(
+      Effect.tryPromise({
+        try: () => jsm.streams.deleteMessage(streamName(settings, lane), seq, false),
+        catch: (cause) => cause,
+      }),
+    ).pipe(
+      Effect.retry({
+        schedule: deleteRetry,
+        while: (cause) => apiCode(cause) === undefined && conn.isConnected(),
+      }),
+      // An API error (already deleted, or removed by max age or overflow) means it is gone.
+      Effect.catch((cause) => (apiCode(cause) === undefined ? Effect.fail(cause) : Effect.void)),
+      Effect.ignore,
+    )
+
+  const writeRecord = (record: SessionRecord) =>
+    limited(
+      Effect.tryPromise({
+        try: () =>
+          js.publish(sessionSubject(settings, recipient), JSON.stringify(record), {
+            expect: { streamName: sessionStreamName(settings) },
+            timeout,
+          }),
+        catch: (cause) => cause,
+      }),
+    ).pipe(Effect.ignore)
+
+  /** What earlier sessions may have sent, per lane, when no live session answered. */
+  const earlierSends = Effect.gen(function* () {
+    const message = yield* getOne(sessionStreamName(settings), {
+      last_by_subj: sessionSubject(settings, recipient),
+    })
+    const record = message ? parse<SessionRecord>(message.string()) : undefined
+    if (!record) return {}
+    if (record.state === "closed") return record.sentUpTo ?? {}
+    // Its session died without closing: anything stored now may have been sent.
+    const lasts = yield* Effect.forEach(
+      priorities,
+      (lane) =>
+        getOne(streamName(settings, lane), { last_by_subj: subjectFor(settings, lane, recipient) }).pipe(
+          Effect.map((last) => [lane, last?.seq ?? 0] as const),
+        ),
+      { concurrency: "unbounded" },
+    )
+    return Object.fromEntries(lasts) as Record<Priority, number>
+  })
+
+  // One session per recipient, cluster-wide: the newest connection wins.
+  const answer = yield* Effect.promise(() =>
+    nc
+      .request(control, JSON.stringify({ op: "takeover", id, startedAt: options.since }), {
+        timeout: settings.takeoverTimeoutMs,
+      })
+      .then(
+        (reply) => parse<{ refused?: boolean; sentUpTo?: Partial<Record<Priority, number>> }>(reply.string()),
+        () => undefined, // no responders (nobody holds a session), or a hung one: go ahead
+      ),
+  )
+  if (answer?.refused)
+    return yield* queueError({ _tag: "SessionClosed" }, "a newer session of this recipient is open")
+  const redeliveredUpTo =
+    answer?.sentUpTo ??
+    (yield* earlierSends.pipe(Effect.mapError(unavailable("cannot read the session record"))))
+
+  const drain = new Drain<Stored>({
+    maxInFlight: options.maxInFlight,
+    readBatch: batched ? readBatch : 1,
+    redeliveredUpTo,
+  })
+  const events = yield* Queue.unbounded<DrainEvent<Stored>>()
+  const output = yield* Queue.unbounded<Delivery>()
+  const ended = yield* Deferred.make<SessionEnd>()
+  const work = yield* FiberSet.make()
+  const deletes = yield* FiberSet.make()
+  let ending = false
+  let recordWritten = false
+  /** Per lane, the highest sequence handed to the caller: what the next session flags redelivered. */
+  const sentUpTo: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 }
+  let wakeAt = Number.POSITIVE_INFINITY
+
+  const end = (reason: SessionEnd): Effect.Effect<SessionEnd> =>
+    Effect.suspend(() => {
+      if (ending) return Deferred.await(ended)
+      ending = true
+      return Effect.gen(function* () {
+        // The driver, reads and timers stop here; deletes go on.
+        yield* FiberSet.clear(work)
+        // Acks already given are applied before anyone else reads this recipient's queue.
+        yield* FiberSet.awaitEmpty(deletes).pipe(
+          Effect.timeoutOrElse({ duration: timeout * 3, orElse: () => Effect.void }),
+        )
+        if (recordWritten && !nc.isClosed())
+          yield* writeRecord({ state: "closed", session: id, sentUpTo: sentUpTo })
+        yield* Deferred.succeed(ended, reason)
+        return reason
+      })
+    })
+
+  const isOlderThan = (other: { startedAt: number; id: string }) =>
+    other.startedAt > options.since || (other.startedAt === options.since && other.id > id)
+
+  const onControl = (msg: Msg) => {
+    const request = parse<ControlRequest>(msg.string())
+    if (request?.op === "presence") {
+      if (!ending) msg.respond(JSON.stringify({ session: id }))
+      return
+    }
+    if (request?.op !== "takeover" || request.id === id) return
+    if (!isOlderThan(request)) return void msg.respond(JSON.stringify({ refused: true }))
+    Effect.runFork(
+      end("taken-over").pipe(
+        Effect.andThen(
+          Effect.sync(() => msg.respond(JSON.stringify({ released: true, sentUpTo: sentUpTo }))),
+        ),
+      ),
+    )
+  }
+
+  const prefixLength = settings.subjectPrefix.split(".").length
+  const subscription = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      nc.subscribe(
+        `${settings.subjectPrefix}.*.${subjectFor(settings, "normal", recipient).split(".").at(-1)}`,
+        {
+          callback: (error, msg) => {
+            if (error) return
+            const kind = msg.subject.split(".")[prefixLength]
+            if (kind === "ctl") return onControl(msg)
+            if ((priorities as ReadonlyArray<string | undefined>).includes(kind) && !ending)
+              Queue.offerUnsafe(events, { _tag: "Doorbell", lane: kind as Priority })
+          },
+        },
+      ),
+    ),
+    (sub) => Effect.sync(() => sub.unsubscribe()),
+  )
+  yield* Effect.promise(() => nc.flush())
+  void subscription
+
+  const apply = (decisions: ReadonlyArray<Decision<Stored>>): Effect.Effect<void> =>
+    Effect.forEach(
+      decisions,
+      (decision) => {
+        switch (decision._tag) {
+          case "Read":
+            return FiberSet.run(
+              work,
+              readLane(decision.lane, decision.fromSeq, decision.max).pipe(
+                Effect.match({
+                  onSuccess: ({ messages, exhausted }) =>
+                    Queue.offerUnsafe(events, { _tag: "ReadDone", lane: decision.lane, messages, exhausted }),
+                  onFailure: () => Queue.offerUnsafe(events, { _tag: "ReadFailed", lane: decision.lane }),
+                }),
+              ),
+            ).pipe(Effect.asVoid)
+          case "Deliver":
+            return Effect.gen(function* () {
+              if (!recordWritten) {
+                recordWritten = true
+                yield* writeRecord({ state: "open", session: id })
+              }
+              const { expiresAtMs: _, ...delivery } = decision.message
+              Queue.offerUnsafe(output, { ...delivery, redelivered: decision.redelivered })
+            })
+          case "Delete":
+            return Effect.forEach(
+              decision.seqs,
+              (seq) => FiberSet.run(deletes, deleteOne(decision.lane, seq)),
+              {
+                discard: true,
+              },
+            )
+          case "WakeAt":
+            return Effect.gen(function* () {
+              if (decision.at >= wakeAt) return
+              wakeAt = decision.at
+              const now = yield* Clock.currentTimeMillis
+              yield* FiberSet.run(
+                work,
+                Effect.sleep(Math.max(0, decision.at - now)).pipe(
+                  Effect.andThen(
+                    Effect.sync(() => {
+                      if (wakeAt === decision.at) wakeAt = Number.POSITIVE_INFINITY
+                      Queue.offerUnsafe(events, { _tag: "Tick" })
+                    }),
+                  ),
+                ),
+              )
+            })
+        }
+      },
+      { discard: true },
+    )
+
+  // Opening reads every lane once: the welcome's counts come from what they found.
+  const first = drain.handle({ _tag: "Tick" }, yield* Clock.currentTimeMillis)
+  const initial = first.filter((d): d is Extract<Decision<Stored>, { _tag: "Read" }> => d._tag === "Read")
+  const results = yield* Effect.forEach(
+    initial,
+    (read) =>
+      readLane(read.lane, read.fromSeq, read.max).pipe(Effect.map((result) => [read, result] as const)),
+    { concurrency: "unbounded" },
+  ).pipe(Effect.mapError(unavailable("cannot read the recipient's queue")))
+  const later: Array<Decision<Stored>> = first.filter((d) => d._tag !== "Read")
+  const now = yield* Clock.currentTimeMillis
+  const pending: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 }
+  yield* Effect.forEach(
+    results,
+    ([read, { messages, exhausted }]) =>
+      Effect.gen(function* () {
+        pending[read.lane] = exhausted
+          ? messages.length
+          : yield* limited(
+              Effect.tryPromise({
+                try: async () => {
+                  const subject = subjectFor(settings, read.lane, recipient)
+                  const info = await jsm.streams.info(streamName(settings, read.lane), {
+                    subjects_filter: subject,
+                  })
+                  return info.state.subjects?.[subject] ?? messages.length
+                },
+                catch: unavailable("cannot count the recipient's queue"),
+              }),
+            )
+      }),
+    { concurrency: "unbounded", discard: true },
+  )
+  for (const [read, { messages, exhausted }] of results)
+    later.push(...drain.handle({ _tag: "ReadDone", lane: read.lane, messages, exhausted }, now))
+
+  // One step of the policy at a time, its decisions applied in order (deliveries keep theirs).
+  const lock = yield* Semaphore.make(1)
+  const step = (event: DrainEvent<Stored>) =>
+    lock.withPermits(1)(
+      Effect.gen(function* () {
+        yield* apply(drain.handle(event, yield* Clock.currentTimeMillis))
+      }),
+    )
+  const driver = Effect.gen(function* () {
+    yield* lock.withPermits(1)(apply(later))
+    for (;;) yield* step(yield* Queue.take(events))
+  })
+  yield* FiberSet.run(work, driver)
+  yield* Effect.addFinalizer(() => end("closed"))
+
+  const next: Effect.Effect<Delivery | undefined> = Effect.suspend(() =>
+    ending
+      ? Effect.succeed(undefined)
+      : Effect.raceFirst(
+          Queue.take(output).pipe(
+            Effect.tap((delivery) =>
+              Effect.sync(
+                () => (sentUpTo[delivery.priority] = Math.max(sentUpTo[delivery.priority], delivery.seq)),
+              ),
+            ),
+          ),
+          Deferred.await(ended).pipe(Effect.as(undefined)),
+        ),
+  )
+  return {
+    id,
+    recipient,
+    pending,
+    maxInFlight: options.maxInFlight,
+    deliveries: Stream.fromEffectRepeat(next).pipe(
+      Stream.takeWhile((delivery): delivery is Delivery => delivery !== undefined),
+    ),
+    next,
+    // Applied at once, not queued: an ack given before the session ends is deleted before it ends.
+    ack: (ids) =>
+      Effect.suspend(() => {
+        const acked = ids.filter((ackedId) => drain.inFlight.has(ackedId)).length
+        return acked === 0 ? Effect.succeed(0) : Effect.as(step({ _tag: "Acked", ids }), acked)
+      }),
+    unacked: () => drain.inFlightCount,
+    ended: Deferred.await(ended),
+    end: Effect.asVoid(end("closed")),
+    stats: () => ({ ...drain.stats }),
+  } satisfies RecipientSession
+})
+
+/** Asks whether a session of the recipient is open anywhere in the cluster. */
+export const askPresence = (conn: NatsConnectionShape, settings: QueueSettings, recipient: string) =>
+  Effect.promise(() =>
+    conn.nc
+      .request(controlSubject(settings, recipient), JSON.stringify({ op: "presence" }), { timeout: 500 })
+      .then(
+        () => true,
+        () => false,
+      ),
+  )
+
+export { ApiCode }

@@ -56,6 +56,8 @@ export const atLeast = (version: string, major: number, minor: number): boolean 
 export interface ServerFeatures {
   /** S2 stream compression (nats-server 2.10+). */
   readonly compression: boolean
+  /** Direct gets of many messages in one request (nats-server 2.11+). */
+  readonly batchedDirectGet: boolean
   /**
    * Replicated WorkQueue streams keep every acknowledged message across a network partition
    * (2.10+; 2.9.10 lost some in test/cluster's partition scenario, docs/guarantees.md).
@@ -65,6 +67,7 @@ export interface ServerFeatures {
 
 export const featuresOf = (serverVersion: string): ServerFeatures => ({
   compression: atLeast(serverVersion, 2, 10),
+  batchedDirectGet: atLeast(serverVersion, 2, 11),
   partitionSafe: atLeast(serverVersion, 2, 10),
 })
 
@@ -121,6 +124,36 @@ export const dedupStreamConfig = (
   ...(features.compression ? { compression: StoreCompression.S2 } : {}),
 })
 
+export const sessionStreamName = (settings: QueueSettings): string => `${settings.namespace}_SESSIONS`
+
+/** A recipient's session record: what its last session may have sent (Session.ts). */
+export const sessionSubject = (settings: QueueSettings, recipient: string): string =>
+  `${settings.subjectPrefix}.session.${subjectToken(recipient)}`
+
+/** Takeover and presence requests of a recipient's session (core NATS, no stream). */
+export const controlSubject = (settings: QueueSettings, recipient: string): string =>
+  `${settings.subjectPrefix}.ctl.${subjectToken(recipient)}`
+
+/**
+ * The session records: one message per recipient (the newest wins), kept as long as the longest
+ * max age — after that every message a record speaks of has expired anyway.
+ */
+export const sessionStreamConfig = (
+  settings: QueueSettings,
+  features: ServerFeatures = featuresOf("2.9.0"),
+): Partial<StreamConfig> & { name: string } => ({
+  name: sessionStreamName(settings),
+  subjects: [`${settings.subjectPrefix}.session.*`],
+  retention: RetentionPolicy.Limits,
+  storage: StorageType.File,
+  num_replicas: settings.replicas,
+  max_age: nanos(Math.max(...priorities.map((priority) => settings.policies[priority].maxAgeMs))),
+  max_msgs_per_subject: 1,
+  discard: DiscardPolicy.Old,
+  allow_direct: true,
+  ...(features.compression ? { compression: StoreCompression.S2 } : {}),
+})
+
 const mutableKeys = [
   "subjects",
   "num_replicas",
@@ -147,7 +180,7 @@ export const warnIfPartitionUnsafe = Effect.fn("Topology.warnIfPartitionUnsafe")
     )
 })
 
-/** Creates or updates the four priority streams and the dedup stream to match the settings. */
+/** Creates or updates the four priority streams, the dedup claims and the session records. */
 export const reconcile = Effect.fn("Topology.reconcile")(function* () {
   const { jsm, serverVersion } = yield* NatsConnection
   const settings = yield* QueueConfig
@@ -155,6 +188,7 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
   const wanted = [
     ...priorities.map((priority) => streamConfig(settings, priority, features)),
     dedupStreamConfig(settings, features),
+    sessionStreamConfig(settings, features),
   ]
   for (const desired of wanted) {
     const name = desired.name

@@ -4,6 +4,17 @@ export * from "./QueueConfig.ts"
 export * from "./QueueError.ts"
 export * from "./RecipientKey.ts"
 export * from "./RecipientQueue.ts"
-export type { SessionEnd, SessionStats } from "./Session.ts"
-export { atLeast, featuresOf, reconcile, streamConfig, streamName, subjectFor } from "./Topology.ts"
-export { ApiGate } from "./ApiGate.ts"
+export type { RecipientSession, SessionEnd, SessionStats } from "./Session.ts"
+export { Drain, retryDelayMs } from "./Drain.ts"
+export type { Decision, DrainEvent, Readable } from "./Drain.ts"
+export {
+  atLeast,
+  controlSubject,
+  featuresOf,
+  reconcile,
+  sessionStreamName,
+  sessionSubject,
+  streamConfig,
+  streamName,
+  subjectFor,
+} from "./Topology.ts"

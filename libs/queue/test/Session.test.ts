@@ -1,35 +1,11 @@
 import { expect, layer } from "@effect/vitest"
-import type { Priority } from "@holdover/protocol"
-import { consumerName, NatsConnection, RecipientQueue, type Delivery } from "@holdover/queue"
+import { priorities } from "@holdover/protocol"
+import { NatsConnection, RecipientQueue, type Delivery } from "@holdover/queue"
 import { Effect, Exit, Layer, Scope } from "effect"
 import { buildQueue, eventually, queueLayer, take, TestNats, unique } from "./support.ts"
 
 // Two independent connections to one server, like two gateway processes sharing JetStream.
-// A long ack_wait proves that nothing waits for it.
-const settings = { namespace: unique("S").toUpperCase(), subjectPrefix: unique("s"), ackWaitMs: 120_000 }
-
-/**
- * Enqueues `payload` and has it delivered to a pull request whose requester is gone by the time
- * JetStream answers (an expired fetch on a loaded cluster, a consumer leader that died): it counts
- * as delivered-unacked on the recipient's consumer until ack_wait (120 s here), unseen.
- */
-const deliverIntoLimbo = (recipient: string, priority: Priority, payload: unknown) =>
-  Effect.gen(function* () {
-    const queue = yield* RecipientQueue
-    const { nc } = yield* NatsConnection
-    const inbox = `limbo.${recipient}`
-    const lost = nc.subscribe(inbox, { max: 1 })
-    nc.publish(
-      `$JS.API.CONSUMER.MSG.NEXT.${settings.namespace}_${priority.toUpperCase()}.${consumerName(recipient)}`,
-      JSON.stringify({ batch: 1 }),
-      { reply: inbox },
-    )
-    yield* Effect.promise(() => nc.flush())
-    yield* queue.enqueue(recipient, payload, { priority })
-    yield* Effect.promise(async () => {
-      for await (const _ of lost) break
-    }).pipe(Effect.timeout("5 seconds"))
-  })
+const settings = { namespace: unique("S").toUpperCase(), subjectPrefix: unique("s") }
 
 const ids = (deliveries: ReadonlyArray<Delivery>) => deliveries.map((d) => (d.payload as { i: number }).i)
 
@@ -84,49 +60,41 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
   )
 
   it.effect(
-    "keeps FIFO when a delivery is lost in limbo (sent to a fetch that had gone): newer ones never overtake it",
+    "holds no JetStream consumer while it drains a backlog and live messages, and leaves none behind",
     () =>
       Effect.gen(function* () {
         const queue = yield* RecipientQueue
-        const r = unique("limbo")
+        const { jsm } = yield* NatsConnection
+        const r = unique("noconsumer")
+        for (let i = 0; i < 30; i++)
+          yield* queue.enqueue(r, { i }, { priority: i % 2 === 0 ? "high" : "low" })
+        const consumers = Effect.promise(async () => {
+          let total = 0
+          for (const priority of priorities)
+            total += (await jsm.streams.info(`${settings.namespace}_${priority.toUpperCase()}`)).state
+              .consumer_count
+          return total
+        })
         const got = yield* Effect.scoped(
           Effect.gen(function* () {
-            const session = yield* queue.openSession(r)
-            yield* queue.enqueue(r, { i: 0 }, { priority: "normal" })
-            const first = yield* take(session, 1)
-            yield* eventually(
-              "the ack is applied",
-              Effect.map(queue.depth(r), (d) => d.normal === 0),
-            )
-            yield* deliverIntoLimbo(r, "normal", { i: 1 })
-            for (let i = 2; i < 5; i++) yield* queue.enqueue(r, { i }, { priority: "normal" })
-            const rest = yield* take(session, 4, { timeoutMs: 15_000 })
-            return [...first, ...rest]
+            const session = yield* queue.openSession(r, { maxInFlight: 4 })
+            expect(session.pending).toEqual({ critical: 0, high: 15, normal: 0, low: 15 })
+            const backlog = yield* take(session, 30)
+            expect(yield* consumers).toBe(0)
+            yield* queue.enqueue(r, { i: 30 }, { priority: "normal" })
+            return [...backlog, ...(yield* take(session, 1))]
           }),
         )
-        expect(ids(got)).toEqual([0, 1, 2, 3, 4])
-        expect(got[1]!.redelivered).toBe(true) // it had been delivered (into limbo) before
-      }),
-  )
-
-  it.effect(
-    "delivers a doorbell message lost in limbo with nothing after it within consumerIdleMs, not after ack_wait",
-    () =>
-      Effect.gen(function* () {
-        const queue = yield* RecipientQueue
-        const r = unique("limbo-last")
-        const got = yield* Effect.scoped(
-          Effect.gen(function* () {
-            const session = yield* queue.openSession(r)
-            yield* queue.enqueue(r, { i: 0 }, { priority: "high" })
-            yield* take(session, 1)
-            yield* deliverIntoLimbo(r, "high", { i: 1 })
-            // Nothing else comes for this lane: only the lane's own check before dropping its
-            // consumer (consumerIdleMs, 5 s) finds the message.
-            return yield* take(session, 1, { timeoutMs: 20_000 })
-          }),
+        expect(ids(got)).toEqual([
+          ...Array.from({ length: 15 }, (_, i) => i * 2),
+          ...Array.from({ length: 15 }, (_, i) => i * 2 + 1),
+          30,
+        ])
+        expect(yield* consumers).toBe(0)
+        yield* eventually(
+          "the queue is empty",
+          Effect.map(queue.depth(r), (d) => d.critical + d.high + d.normal + d.low === 0),
         )
-        expect(ids(got)).toEqual([1])
       }),
   )
 

@@ -1,0 +1,263 @@
+// The drain policy of one recipient's delivery session, without I/O (STYLE.md, "sans-I/O"): which
+// lane is read next and from where, what is handed out in which order, what an ack, a doorbell or
+// a failed read does, when to look again. State and events in, decisions out; no sockets, no
+// clocks (`now` comes with every event), no promises. Session.ts performs the decisions against
+// JetStream and feeds the results back.
+//
+// The model: a lane per priority reads its recipient's subject from a cursor (the first stored
+// message at or after it: a get by subject, `next_by_subj`), so nothing but the stream holds
+// state and no JetStream consumer exists. Messages stay stored until acked; an ack deletes one.
+// - Strict priority: a lane that may still hold messages (never read, or its last read found
+//   one) holds back every lower lane until it is known empty; so does a doorbell on an empty lane
+//   (a message stored while the session runs) until its message is read — or, when it cannot be
+//   found, for the first few rechecks only.
+// - FIFO within a lane: reads move the cursor forward only; messages are handed out in seq order.
+// - At most `maxInFlight` messages are handed out and unacked at once.
+// - A doorbell can arrive before the message is readable (the server tells subscribers before
+//   the stream has stored it; a replica may lag). A doorbell-driven read that finds nothing is
+//   repeated after short, growing delays (`recheckDelaysMs`), then given up (the publish may have
+//   been refused: a full queue, a duplicate).
+// - A failed read is retried after a capped, jittered exponential delay; the lane keeps its turn.
+// - An expired message is deleted unsent. Anything at or below a lane's `redeliveredUpTo` (what an
+//   earlier session may have sent) is flagged redelivered.
+import { priorities, type Priority } from "@holdover/protocol"
+
+/** What the policy needs to know of a stored message. */
+export interface Readable {
+  readonly seq: number
+  readonly id: string
+  readonly expiresAtMs: number
+}
+
+export type Decision<M extends Readable> =
+  | { readonly _tag: "Read"; readonly lane: Priority; readonly fromSeq: number; readonly max: number }
+  | { readonly _tag: "Deliver"; readonly lane: Priority; readonly message: M; readonly redelivered: boolean }
+  | {
+      readonly _tag: "Delete"
+      readonly lane: Priority
+      readonly seqs: ReadonlyArray<number>
+      readonly reason: "acked" | "expired"
+    }
+  /** Call again (with a Tick) at this time: a retry or a recheck falls due. */
+  | { readonly _tag: "WakeAt"; readonly at: number }
+
+export type DrainEvent<M extends Readable> =
+  | { readonly _tag: "Tick" }
+  /** A read from `fromSeq` returned these messages, in seq order; `exhausted`: nothing after them. */
+  | {
+      readonly _tag: "ReadDone"
+      readonly lane: Priority
+      readonly messages: ReadonlyArray<M>
+      readonly exhausted: boolean
+    }
+  | { readonly _tag: "ReadFailed"; readonly lane: Priority }
+  | { readonly _tag: "Doorbell"; readonly lane: Priority }
+  | { readonly _tag: "Acked"; readonly ids: ReadonlyArray<string> }
+
+export interface DrainOptions {
+  readonly maxInFlight: number
+  /** Messages one read may return (1 where the server has no batched gets). */
+  readonly readBatch: number
+  /** Per lane: stream sequences up to this one may have been sent by an earlier session. */
+  readonly redeliveredUpTo?: Partial<Record<Priority, number>>
+  /** Delays of the re-reads after a doorbell that found nothing. */
+  readonly recheckDelaysMs?: ReadonlyArray<number>
+  /** A number in [0, 1) for jitter (tests pass a constant). */
+  readonly random?: () => number
+}
+
+export const defaultRecheckDelaysMs: ReadonlyArray<number> = [2, 5, 10, 25, 50, 100, 250, 500]
+
+/**
+ * A doorbell holds the lower lanes back until its message is read, or for this many rechecks
+ * (≈ 17 ms with the default delays): a publish the stream refused (a full queue, a duplicate)
+ * rings too, and must not stall them for long.
+ */
+const holdRechecks = 3
+
+/** Retry delay of a failed read: 100 ms doubling, capped at 5 s, jittered to 50–100 %. */
+export const retryDelayMs = (failures: number, random: number): number =>
+  Math.min(100 * 2 ** (failures - 1), 5_000) * (0.5 + random / 2)
+
+type Knowledge = "unknown" | "more" | "empty"
+
+export interface LaneState<M extends Readable> {
+  readonly priority: Priority
+  /** The next read asks for the first message at or after this sequence. */
+  cursor: number
+  /** Read, not handed out yet, in seq order. */
+  readonly buffer: Array<M>
+  knowledge: Knowledge
+  reading: boolean
+  /** A doorbell rang and no read has started since. */
+  rang: boolean
+  /** The read under way was started by a doorbell. */
+  readForDoorbell: boolean
+  /** Re-reads done for the current doorbell. */
+  rechecks: number
+  failures: number
+  /** No read before this time (a retry or a recheck waits). */
+  notBefore: number
+  redeliveredUpTo: number
+}
+
+export interface DrainStats {
+  delivered: number
+  redelivered: number
+  expired: number
+  acked: number
+}
+
+export class Drain<M extends Readable> {
+  readonly lanes: ReadonlyArray<LaneState<M>>
+  readonly stats: DrainStats = { delivered: 0, redelivered: 0, expired: 0, acked: 0 }
+  /** Handed out and not acked: id → where it is stored. */
+  readonly inFlight = new Map<string, Array<{ readonly lane: Priority; readonly seq: number }>>()
+  /** Messages handed out and not acked (an id may stand for two). */
+  inFlightCount = 0
+  private readonly options: DrainOptions
+  private readonly recheckDelays: ReadonlyArray<number>
+  private readonly random: () => number
+
+  constructor(options: DrainOptions) {
+    this.options = options
+    this.recheckDelays = options.recheckDelaysMs ?? defaultRecheckDelaysMs
+    this.random = options.random ?? Math.random
+    this.lanes = priorities.map((priority) => ({
+      priority,
+      cursor: 0,
+      buffer: [],
+      knowledge: "unknown",
+      reading: false,
+      rang: false,
+      readForDoorbell: false,
+      rechecks: 0,
+      failures: 0,
+      notBefore: 0,
+      redeliveredUpTo: options.redeliveredUpTo?.[priority] ?? 0,
+    }))
+  }
+
+  lane(priority: Priority): LaneState<M> {
+    return this.lanes.find((lane) => lane.priority === priority)!
+  }
+
+  handle(event: DrainEvent<M>, now: number): Array<Decision<M>> {
+    const decisions: Array<Decision<M>> = []
+    switch (event._tag) {
+      case "Tick":
+        break
+      case "Doorbell": {
+        const lane = this.lane(event.lane)
+        lane.rang = true
+        lane.rechecks = 0
+        if (!lane.reading && lane.failures === 0) lane.notBefore = 0
+        break
+      }
+      case "ReadDone":
+        this.readDone(this.lane(event.lane), event.messages, event.exhausted, now)
+        break
+      case "ReadFailed": {
+        const lane = this.lane(event.lane)
+        lane.reading = false
+        lane.failures++
+        lane.rang ||= lane.readForDoorbell
+        lane.notBefore = now + retryDelayMs(lane.failures, this.random())
+        break
+      }
+      case "Acked":
+        this.acked(event.ids, decisions)
+        break
+    }
+    this.plan(now, decisions)
+    return decisions
+  }
+
+  private readDone(lane: LaneState<M>, messages: ReadonlyArray<M>, exhausted: boolean, now: number): void {
+    lane.reading = false
+    lane.failures = 0
+    const fresh = messages.filter((message) => message.seq >= lane.cursor)
+    for (const message of fresh) lane.buffer.push(message)
+    const last = fresh.at(-1)
+    if (last) lane.cursor = last.seq + 1
+    if (fresh.length > 0) {
+      lane.knowledge = exhausted ? "empty" : "more"
+      lane.rechecks = 0
+      return
+    }
+    lane.knowledge = "empty"
+    // A doorbell's message not readable yet: look again shortly, a bounded number of times.
+    if (lane.readForDoorbell && lane.rechecks < this.recheckDelays.length) {
+      lane.notBefore = now + this.recheckDelays[lane.rechecks]!
+      lane.rechecks++
+      lane.rang = true
+    }
+  }
+
+  private acked(ids: ReadonlyArray<string>, decisions: Array<Decision<M>>): void {
+    const byLane = new Map<Priority, Array<number>>()
+    for (const id of ids) {
+      const entries = this.inFlight.get(id)
+      if (!entries) continue
+      this.inFlight.delete(id)
+      this.inFlightCount -= entries.length
+      this.stats.acked++
+      for (const entry of entries) {
+        const seqs = byLane.get(entry.lane) ?? []
+        seqs.push(entry.seq)
+        byLane.set(entry.lane, seqs)
+      }
+    }
+    for (const [lane, seqs] of byLane) decisions.push({ _tag: "Delete", lane, seqs, reason: "acked" })
+  }
+
+  private plan(now: number, decisions: Array<Decision<M>>): void {
+    // Hand out in strict priority order while there is room.
+    for (const lane of this.lanes) {
+      const expired: Array<number> = []
+      while (lane.buffer.length > 0 && this.inFlightCount < this.options.maxInFlight) {
+        const message = lane.buffer.shift()!
+        if (message.expiresAtMs <= now) {
+          expired.push(message.seq)
+          this.stats.expired++
+          continue
+        }
+        const redelivered = message.seq <= lane.redeliveredUpTo
+        // Two stored messages with one id (reused after the dedup window): one ack takes both.
+        const entries = this.inFlight.get(message.id) ?? []
+        entries.push({ lane: lane.priority, seq: message.seq })
+        this.inFlight.set(message.id, entries)
+        this.inFlightCount++
+        this.stats.delivered++
+        if (redelivered) this.stats.redelivered++
+        decisions.push({ _tag: "Deliver", lane: lane.priority, message, redelivered })
+      }
+      if (expired.length > 0)
+        decisions.push({ _tag: "Delete", lane: lane.priority, seqs: expired, reason: "expired" })
+      // Buffered messages left (no room), a lane that may still hold some, or a doorbell not
+      // looked into yet (for a few rechecks at most) hold back the lower lanes.
+      const doorbell = (lane.rang || (lane.reading && lane.readForDoorbell)) && lane.rechecks < holdRechecks
+      if (lane.buffer.length > 0 || lane.knowledge !== "empty" || doorbell) break
+    }
+    // Reads: the lanes down to the first that may hold messages (the one being drained) read
+    // ahead in batches; the lanes below it read only once, to learn whether they hold anything
+    // (the welcome's counts, and the next lane is ready when this one empties).
+    let wakeAt = Number.POSITIVE_INFINITY
+    let draining = true
+    for (const lane of this.lanes) {
+      const batch = draining ? this.options.readBatch : 1
+      const wanted = (lane.knowledge !== "empty" || lane.rang) && (draining || lane.knowledge === "unknown")
+      if (lane.buffer.length > 0 || lane.knowledge !== "empty") draining = false
+      if (lane.reading || !wanted || lane.buffer.length >= Math.ceil(batch / 2)) continue
+      if (lane.notBefore > now) {
+        wakeAt = Math.min(wakeAt, lane.notBefore)
+        continue
+      }
+      lane.reading = true
+      lane.readForDoorbell = lane.rang
+      lane.rang = false
+      decisions.push({ _tag: "Read", lane: lane.priority, fromSeq: lane.cursor, max: batch })
+    }
+    if (wakeAt !== Number.POSITIVE_INFINITY) decisions.push({ _tag: "WakeAt", at: wakeAt })
+  }
+}

@@ -1,0 +1,202 @@
+// The drain policy on its own: event sequences in, decisions out, no NATS and no clock.
+import type { Priority } from "@holdover/protocol"
+import { describe, expect, it } from "vitest"
+import { Drain, retryDelayMs, type Decision, type Readable } from "@holdover/queue"
+
+interface Msg extends Readable {
+  readonly lane: Priority
+}
+const msg = (lane: Priority, seq: number, expiresAtMs = Number.MAX_SAFE_INTEGER): Msg => ({
+  lane,
+  seq,
+  id: `${lane}-${seq}`,
+  expiresAtMs,
+})
+
+const drain = (options: Partial<ConstructorParameters<typeof Drain<Msg>>[0]> = {}) =>
+  new Drain<Msg>({ maxInFlight: 10, readBatch: 8, random: () => 0, ...options })
+
+const reads = (decisions: ReadonlyArray<Decision<Msg>>) =>
+  decisions.flatMap((d) => (d._tag === "Read" ? [[d.lane, d.fromSeq, d.max]] : []))
+const delivered = (decisions: ReadonlyArray<Decision<Msg>>) =>
+  decisions.flatMap((d) => (d._tag === "Deliver" ? [[d.message.id, d.redelivered]] : []))
+const deletes = (decisions: ReadonlyArray<Decision<Msg>>) =>
+  decisions.flatMap((d) => (d._tag === "Delete" ? [[d.lane, d.seqs, d.reason]] : []))
+const wake = (decisions: ReadonlyArray<Decision<Msg>>) =>
+  decisions.find((d): d is Extract<Decision<Msg>, { _tag: "WakeAt" }> => d._tag === "WakeAt")?.at
+
+/** Opens a drain and answers its first reads: `found` per lane, everything else empty. */
+const opened = (found: Partial<Record<Priority, Array<Msg>>>, options = {}) => {
+  const d = drain(options)
+  const first = d.handle({ _tag: "Tick" }, 0)
+  const out: Array<Decision<Msg>> = []
+  for (const [lane, , max] of reads(first) as Array<[Priority, number, number]>) {
+    const messages = found[lane] ?? []
+    out.push(...d.handle({ _tag: "ReadDone", lane, messages, exhausted: messages.length < max }, 0))
+  }
+  return { d, first, out }
+}
+
+describe("the drain policy", () => {
+  it("reads every lane at open: the top one in a batch, the others once to learn whether they hold anything", () => {
+    const { first } = opened({})
+    expect(reads(first)).toEqual([
+      ["critical", 0, 8],
+      ["high", 0, 1],
+      ["normal", 0, 1],
+      ["low", 0, 1],
+    ])
+  })
+
+  it("hands nothing of a lower lane out while a higher lane may still hold messages", () => {
+    const d = drain()
+    d.handle({ _tag: "Tick" }, 0)
+    const early = d.handle({ _tag: "ReadDone", lane: "low", messages: [msg("low", 3)], exhausted: true }, 0)
+    expect(delivered(early)).toEqual([])
+    d.handle({ _tag: "ReadDone", lane: "high", messages: [], exhausted: true }, 0)
+    d.handle({ _tag: "ReadDone", lane: "normal", messages: [], exhausted: true }, 0)
+    const last = d.handle({ _tag: "ReadDone", lane: "critical", messages: [], exhausted: true }, 0)
+    expect(delivered(last)).toEqual([["low-3", false]])
+  })
+
+  it("replays critical before high before normal before low, FIFO inside each, within maxInFlight", () => {
+    const { d, out } = opened(
+      { critical: [msg("critical", 7)], high: [msg("high", 2)], low: [msg("low", 1)] },
+      { maxInFlight: 2 },
+    )
+    expect(delivered(out)).toEqual([
+      ["critical-7", false],
+      ["high-2", false],
+    ])
+    // critical read its batch and found 1 (exhausted); high's discovery read found 1 and may hold
+    // more: high is the lane being drained now, and reads ahead in a batch.
+    expect(reads(out)).toContainEqual(["high", 3, 8])
+    const afterAck = d.handle({ _tag: "Acked", ids: ["critical-7"] }, 1)
+    expect(deletes(afterAck)).toEqual([["critical", [7], "acked"]])
+    expect(reads(afterAck)).toEqual([])
+    expect(delivered(afterAck)).toEqual([])
+    const more = d.handle(
+      { _tag: "ReadDone", lane: "high", messages: [msg("high", 5), msg("high", 9)], exhausted: true },
+      1,
+    )
+    expect(delivered(more)).toEqual([["high-5", false]])
+    const next = d.handle({ _tag: "Acked", ids: ["high-2", "high-5", "unknown"] }, 2)
+    expect(deletes(next)).toEqual([["high", [2, 5], "acked"]])
+    expect(delivered(next)).toEqual([
+      ["high-9", false],
+      ["low-1", false],
+    ])
+    expect(d.stats).toMatchObject({ delivered: 5, acked: 3 })
+  })
+
+  it("reads from the cursor after the last message, never backwards", () => {
+    const { d } = opened({})
+    d.handle({ _tag: "Doorbell", lane: "normal" }, 1)
+    const stale = d.handle(
+      { _tag: "ReadDone", lane: "normal", messages: [msg("normal", 40)], exhausted: true },
+      1,
+    )
+    expect(delivered(stale)).toEqual([["normal-40", false]])
+    const again = d.handle({ _tag: "Doorbell", lane: "normal" }, 2)
+    expect(reads(again)).toEqual([["normal", 41, 8]])
+    // A lagging replica answering with an older message than the cursor: ignored.
+    const old = d.handle(
+      { _tag: "ReadDone", lane: "normal", messages: [msg("normal", 40)], exhausted: true },
+      2,
+    )
+    expect(delivered(old)).toEqual([])
+  })
+
+  it("looks again after growing delays when a doorbell's message is not readable yet, then gives up", () => {
+    const { d } = opened({}, { recheckDelaysMs: [2, 5] })
+    expect(reads(d.handle({ _tag: "Doorbell", lane: "high" }, 100))).toEqual([["high", 0, 8]])
+    const miss = d.handle({ _tag: "ReadDone", lane: "high", messages: [], exhausted: true }, 101)
+    expect(reads(miss)).toEqual([])
+    expect(wake(miss)).toBe(103)
+    expect(reads(d.handle({ _tag: "Tick" }, 102))).toEqual([])
+    expect(reads(d.handle({ _tag: "Tick" }, 103))).toEqual([["high", 0, 8]])
+    expect(wake(d.handle({ _tag: "ReadDone", lane: "high", messages: [], exhausted: true }, 104))).toBe(109)
+    expect(reads(d.handle({ _tag: "Tick" }, 109))).toEqual([["high", 0, 8]])
+    const given = d.handle({ _tag: "ReadDone", lane: "high", messages: [], exhausted: true }, 110)
+    expect(wake(given)).toBeUndefined()
+    expect(reads(d.handle({ _tag: "Tick" }, 10_000))).toEqual([])
+  })
+
+  it("holds lower lanes back for a doorbell on a higher lane until its message is read", () => {
+    const { d } = opened({ low: [msg("low", 1), msg("low", 2)] }, { maxInFlight: 1 })
+    d.handle({ _tag: "Doorbell", lane: "critical" }, 1)
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["low-1"] }, 1))).toEqual([])
+    const read = d.handle(
+      { _tag: "ReadDone", lane: "critical", messages: [msg("critical", 9)], exhausted: true },
+      2,
+    )
+    expect(delivered(read)).toEqual([["critical-9", false]])
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["critical-9"] }, 3))).toEqual([["low-2", false]])
+  })
+
+  it("lets lower lanes go after a few rechecks when a doorbell's message cannot be found", () => {
+    const { d } = opened(
+      { low: [msg("low", 1), msg("low", 2)] },
+      { maxInFlight: 1, recheckDelaysMs: [1, 1, 1, 1, 1] },
+    )
+    d.handle({ _tag: "Doorbell", lane: "critical" }, 0)
+    d.handle({ _tag: "Acked", ids: ["low-1"] }, 0)
+    let now = 0
+    const out: Array<Decision<Msg>> = []
+    for (let i = 0; i < 4; i++) {
+      out.push(...d.handle({ _tag: "ReadDone", lane: "critical", messages: [], exhausted: true }, now))
+      now += 1
+      out.push(...d.handle({ _tag: "Tick" }, now))
+    }
+    expect(delivered(out)).toEqual([["low-2", false]])
+  })
+
+  it("retries a failed read after a capped exponential delay, holding the lower lanes meanwhile", () => {
+    const d = drain()
+    d.handle({ _tag: "Tick" }, 0)
+    for (const lane of ["high", "normal"] as const)
+      d.handle({ _tag: "ReadDone", lane, messages: [], exhausted: true }, 0)
+    d.handle({ _tag: "ReadDone", lane: "low", messages: [msg("low", 1)], exhausted: true }, 0)
+    const failed = d.handle({ _tag: "ReadFailed", lane: "critical" }, 10)
+    expect(wake(failed)).toBe(10 + retryDelayMs(1, 0))
+    expect(delivered(failed)).toEqual([])
+    const twice = d.handle({ _tag: "ReadFailed", lane: "critical" }, 0) // (as if retried at once)
+    expect(wake(twice)).toBe(retryDelayMs(2, 0))
+    expect(retryDelayMs(20, 0.999)).toBeLessThanOrEqual(5_000)
+    const retried = d.handle({ _tag: "Tick" }, retryDelayMs(2, 0))
+    expect(reads(retried)).toEqual([["critical", 0, 8]])
+    const done = d.handle({ _tag: "ReadDone", lane: "critical", messages: [], exhausted: true }, 500)
+    expect(delivered(done)).toEqual([["low-1", false]])
+  })
+
+  it("deletes an expired message unsent and hands out the next one", () => {
+    const { out, d } = opened({ normal: [msg("normal", 1, 0), msg("normal", 2)] })
+    expect(delivered(out)).toEqual([["normal-2", false]])
+    expect(deletes(out)).toEqual([["normal", [1], "expired"]])
+    expect(d.stats.expired).toBe(1)
+  })
+
+  it("flags what an earlier session may have sent as redelivered", () => {
+    const { d, out } = opened({ high: [msg("high", 4), msg("high", 6)] }, { redeliveredUpTo: { high: 4 } })
+    expect(delivered(out)).toEqual([
+      ["high-4", true],
+      ["high-6", false],
+    ])
+    expect(d.stats.redelivered).toBe(1)
+  })
+
+  it("takes both stored copies of one id with one ack", () => {
+    const { d, out } = opened({
+      normal: [
+        { ...msg("normal", 1), id: "x" },
+        { ...msg("normal", 3), id: "x" },
+      ],
+    })
+    expect(delivered(out)).toEqual([
+      ["x", false],
+      ["x", false],
+    ])
+    expect(deletes(d.handle({ _tag: "Acked", ids: ["x"] }, 1))).toEqual([["normal", [1, 3], "acked"]])
+    expect(d.inFlightCount).toBe(0)
+  })
+})
