@@ -5,7 +5,7 @@
 // parses the arguments, makes sure the process may hold enough sockets, and runs them.
 //   --quick          smaller steps; writes test/bench/results/quick.* instead of latest.*
 //   --only=a,b       only these steps: throughput, delivery, replay, idle, scaling, compression,
-//                    overload, storm
+//                    overload, durability, storm
 //   --cpu-prof=DIR   gateways write V8 CPU profiles to DIR when they stop (open them in Chrome DevTools)
 import { spawnSync } from "node:child_process"
 import { dirname, join, resolve } from "node:path"

@@ -11,6 +11,7 @@ import type { RunningGateway } from "@holdover/local-nats"
 import { priorities } from "@holdover/protocol"
 import { compression } from "./Compression.ts"
 import { delivery } from "./Delivery.ts"
+import { durability } from "./Durability.ts"
 import type { Figures, StepContext } from "./Figures.ts"
 import { Harness } from "./Harness.ts"
 import { idle } from "./Idle.ts"
@@ -49,6 +50,7 @@ const steps: ReadonlyArray<Step> = [
   { name: "scaling", run: (h, ctx) => scaling(h, ctx) },
   { name: "compression", run: async (h, ctx, gateway) => compression(h, await gateway(), ctx) },
   { name: "overload", run: (h, ctx) => overload(h, ctx) },
+  { name: "durability", run: (h, ctx) => durability(h, ctx) },
   // Last: the one with a hard time limit, and the heaviest residue for JetStream.
   { name: "storm", run: (h, ctx) => storm(h, ctx) },
 ]

@@ -15,24 +15,12 @@ import type { Socket } from "node:net"
 import { setTimeout as sleep } from "node:timers/promises"
 import { isDeepStrictEqual } from "node:util"
 import { deflateRawSync } from "node:zlib"
-import type { RunningGateway } from "@holdover/local-nats"
+import { prng, type RunningGateway } from "@holdover/local-nats"
 import { subprotocol } from "@holdover/protocol"
 import WebSocket from "ws"
 import type { Figure, Figures, StepContext } from "./Figures.ts"
 import type { Harness } from "./Harness.ts"
 import { pollUntil, ratio, round } from "./Stats.ts"
-
-/** A small deterministic PRNG (mulberry32): the same payloads in every run. */
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const words = (
   "the a to and of in for on with is that this we you it be at by from as are have not was can will " +

@@ -198,8 +198,8 @@ export class Harness {
   }
 
   /** Another nats-server (fresh data directory, monitoring on), for a step that needs a clean one. */
-  freshNats(): Promise<RunningNats> {
-    return startNats(this.launcher, { monitoring: true })
+  freshNats(args: ReadonlyArray<string> = []): Promise<RunningNats> {
+    return startNats(this.launcher, { monitoring: true, args })
   }
 
   jsz(nats: RunningNats = this.nats): Promise<Jsz> {

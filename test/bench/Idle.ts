@@ -103,6 +103,8 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
         `CPU while idle ${JSON.stringify(idleUse)}`,
     )
     return {
+      // DESIGN.md's stable name: idle welcomes per second on one gateway, default admission.
+      session_open_per_s: { value: round(welcomed / connectS), unit: "welcomes/s", goal: 2_000 },
       [`idle_${wanted}`]: {
         gateway_rss_kb_per_conn: round(perConn),
         nats_rss_mb: round(varz.mem / 2 ** 20),

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { problems, startChecker, type ChurnOptions, type CheckerOptions, type CheckerRun } from "./checker.ts"
 import { DEFAULT_NATS_IMAGE, dockerStatus, startCluster, waitUntil, type Cluster } from "./harness.ts"
 import { featuresOf } from "@holdover/queue"
+import WebSocket from "ws"
 
 const docker = dockerStatus()
 if (!docker.ok) {
@@ -185,4 +186,86 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
     const report = await expectClean(checker)
     expect(report.sessions).toBeGreaterThanOrEqual(400)
   }, 420_000)
+
+  // Session opens on the R3 cluster, measured (printed, not asserted: speed belongs to the bench)
+  // and checked: every welcome counts the backlog right, and every backlog is delivered in order.
+  it("opens 1 000 sessions across the gateways with the right counts, and hands over every backlog", async () => {
+    cluster = await startCluster()
+    const run = Date.now().toString(36)
+    const n = 1_000
+    const withBacklog = 200
+    const producer = await cluster.token("producer", ["publish"])
+    const order = ["low", "critical", "normal", "high"] as const
+    for (let i = 0; i < withBacklog; i++) {
+      const response = await fetch(`${cluster.gateways[i % 3]!.url}/v1/messages/batch`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${producer}`, "Content-Type": "application/json" },
+        body: JSON.stringify({
+          messages: order.map((priority, k) => ({ to: `open-${run}-${i}`, priority, payload: { k } })),
+        }),
+      })
+      expect(response.status).toBe(200)
+    }
+    const tokens = await Promise.all(
+      Array.from({ length: n }, (_, i) => cluster!.token(`open-${run}-${i}`, ["receive"])),
+    )
+    const open = (i: number) =>
+      new Promise<{ pending: Record<string, number>; got: Array<string> }>((resolve, reject) => {
+        const ws = new WebSocket(cluster!.gateways[i % 3]!.wsUrl, ["holdover.v1"], {
+          headers: { Authorization: `Bearer ${tokens[i]}` },
+        })
+        const timer = setTimeout(() => reject(new Error(`session ${i} did not finish in time`)), 60_000)
+        let pending: Record<string, number> = {}
+        const got: Array<string> = []
+        const expected = i < withBacklog ? order.length : 0
+        const done = () => {
+          clearTimeout(timer)
+          ws.close()
+          resolve({ pending, got })
+        }
+        ws.on("error", reject)
+        ws.on("message", (data) => {
+          const frame = JSON.parse(data.toString()) as {
+            type: string
+            id?: string
+            priority?: string
+            pending?: Record<string, number>
+          }
+          if (frame.type === "welcome") {
+            pending = frame.pending ?? {}
+            if (expected === 0) done()
+          }
+          if (frame.type === "message") {
+            got.push(frame.priority!)
+            ws.send(JSON.stringify({ type: "ack", ids: [frame.id] }))
+            if (got.length === expected) done()
+          }
+        })
+      })
+    const started = Date.now()
+    const results: Array<{ pending: Record<string, number>; got: Array<string> }> = []
+    let next = 0
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (next < n) {
+          const i = next++
+          results[i] = await open(i)
+        }
+      }),
+    )
+    const seconds = (Date.now() - started) / 1000
+    console.log(
+      `[cluster] session opens on the R3 cluster: ${n} (${withBacklog} with a backlog of 4) in ${seconds.toFixed(1)} s = ${Math.round(n / seconds)}/s`,
+    )
+    for (const [i, { pending, got }] of results.entries()) {
+      const backlog = i < withBacklog ? 1 : 0
+      expect(pending, `session ${i}`).toEqual({
+        critical: backlog,
+        high: backlog,
+        normal: backlog,
+        low: backlog,
+      })
+      expect(got, `session ${i}`).toEqual(i < withBacklog ? ["critical", "high", "normal", "low"] : [])
+    }
+  }, 240_000)
 })

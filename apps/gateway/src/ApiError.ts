@@ -84,9 +84,9 @@ const reasonPhrase: Record<number, string> = {
 /**
  * A complete HTTP/1.1 response with the contract's error body, for the places that answer on the
  * raw socket (a refused WebSocket upgrade, a request Node's parser rejected); the connection
- * closes after it.
+ * closes after it. An answer to HEAD carries the headers only.
  */
-export const rawErrorResponse = (code: ErrorCode, message: string): string => {
+export const rawErrorResponse = (code: ErrorCode, message: string, head = false): string => {
   const status = errorStatus[code]
   const body = JSON.stringify({ error: { code, message } })
   return [
@@ -95,6 +95,6 @@ export const rawErrorResponse = (code: ErrorCode, message: string): string => {
     `Content-Length: ${Buffer.byteLength(body)}`,
     "Connection: close",
     "",
-    body,
+    head ? "" : body,
   ].join("\r\n")
 }

@@ -31,7 +31,7 @@ export interface GatewaySettings {
   readonly frameRate: number
   readonly frameBurst: number
   /**
-   * Session openings (consumer creations) on this node: per second, at once, and how many may
+   * Session openings (each reads the four lanes and the session record) on this node: per second, at once, and how many may
    * wait. The concurrency bound keeps each opening's JetStream calls answered in time when
    * JetStream is slower than the rate: connections wait their turn (cheaply) instead.
    */
@@ -60,8 +60,8 @@ export const defaultGatewaySettings: GatewaySettings = {
   publishBurst: 2_000,
   frameRate: 200,
   frameBurst: 400,
-  admissionRate: 100,
-  admissionConcurrency: 16,
+  admissionRate: 2_000,
+  admissionConcurrency: 32,
   admissionQueue: 5_000,
   shedEventLoopDelayMs: 200,
 }

@@ -11,7 +11,7 @@ import { CloseCode, subprotocol, type ErrorCode } from "@holdover/protocol"
 import { RecipientQueue } from "@holdover/queue"
 import type { Exit } from "effect"
 import { Context, Effect, FiberSet, Layer } from "effect"
-import { WebSocketServer } from "ws"
+import { WebSocketServer, type WebSocket } from "ws"
 import { rawErrorResponse } from "./ApiError.ts"
 import { Auth, type AuthError, type Principal } from "./Auth.ts"
 import { Closed, runConnection } from "./Connection.ts"
@@ -26,8 +26,8 @@ export interface GatewayServerShape {
   readonly port: number
 }
 
-const reject = (socket: Duplex, code: ErrorCode, message: string) => {
-  if (socket.writable) socket.end(rawErrorResponse(code, message))
+const reject = (socket: Duplex, code: ErrorCode, message: string, head = false) => {
+  if (socket.writable) socket.end(rawErrorResponse(code, message, head))
   else socket.destroy()
 }
 
@@ -43,6 +43,34 @@ const parserRefusal = (error: Error & { code?: string }): string => {
       return "a request header holds a character HTTP does not allow"
     default:
       return `the request is not valid HTTP/1.1${error.code ? ` (${error.code})` : ""}`
+  }
+}
+
+type Receiver = { startLoop: (this: Receiver, cb: (error?: Error) => void) => void; _loop: boolean }
+
+/**
+ * ws 8.23's frame parser can throw from inside its parsing loop (a TypeError in
+ * Receiver.getData after an inflate — the fuzz suite met it, apps/gateway/test/Fuzz.test.ts),
+ * which would end the whole process. A throw there closes only that connection, with 1011.
+ */
+const guardReceiver = (ws: WebSocket): void => {
+  const receiver = (ws as unknown as { _receiver?: Receiver })._receiver
+  const startLoop = receiver?.startLoop
+  if (receiver === undefined || typeof startLoop !== "function") return
+  let failed = false
+  receiver.startLoop = function (cb) {
+    if (failed) return
+    try {
+      startLoop.call(this, cb)
+    } catch (error) {
+      failed = true
+      this._loop = false
+      Effect.runFork(
+        Effect.logError("a WebSocket frame could not be read; connection closed", { error: String(error) }),
+      )
+      ws.close(CloseCode.InternalError, "a frame could not be read")
+      setTimeout(() => ws.terminate(), 1_000).unref()
+    }
   }
 }
 
@@ -103,6 +131,7 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
         const token = bearer(request.headers.authorization)
         const start = (preAuth: Exit.Exit<Principal, AuthError> | undefined) =>
           wss.handleUpgrade(request, socket, head, (ws) => {
+            guardReceiver(ws)
             runInSet(
               Effect.scoped(
                 runConnection({ ws, socket: socket as unknown as { bytesWritten: number }, preAuth, refuse }),
@@ -115,12 +144,23 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
 
       const server = createServer({ keepAliveTimeout: 5_000 }, api.handle)
       server.on("upgrade", onUpgrade)
-      server.on("clientError", (error: Error & { code?: string }, socket: Duplex) =>
+      server.on("clientError", (error: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => {
         // A reset or timed-out peer is gone: nothing to answer.
-        error.code === "ECONNRESET" || error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? socket.destroy()
-          : reject(socket, "INVALID_MESSAGE", parserRefusal(error)),
-      )
+        if (error.code === "ECONNRESET" || error.code === "ERR_HTTP_REQUEST_TIMEOUT")
+          return void socket.destroy()
+        Effect.runFork(
+          Effect.logDebug("refused a request the HTTP parser could not read", {
+            code: error.code,
+            start: error.rawPacket?.subarray(0, 60).toString("latin1"),
+          }),
+        )
+        reject(
+          socket,
+          "INVALID_MESSAGE",
+          parserRefusal(error),
+          error.rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ",
+        )
+      })
       yield* Effect.callback<void, Error>((resume) => {
         server.once("error", (error) => resume(Effect.fail(error)))
         server.listen(config.port, config.host, () => resume(Effect.void))

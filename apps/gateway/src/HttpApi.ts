@@ -270,8 +270,11 @@ export const makeHttpApi = Effect.gen(function* () {
     return Effect.fail(apiError("NOT_FOUND", `no route for ${method} ${path}`))
   }
 
-  const send = (response: ServerResponse, reply: Reply) => {
+  const send = (request: IncomingMessage, response: ServerResponse, reply: Reply) => {
     if (response.headersSent) return
+    // A body nobody read (a route that takes none, a refusal before reading) is discarded, so
+    // that the connection's next request is parsed from where it starts.
+    if (!request.complete) request.resume()
     const text = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body)
     response.writeHead(reply.status, {
       "Content-Type": "application/json; charset=utf-8",
@@ -291,7 +294,7 @@ export const makeHttpApi = Effect.gen(function* () {
             Effect.as(json(500, { error: { code: "INTERNAL", message: "internal error" } })),
           ),
         ),
-        Effect.map((reply) => send(response, reply)),
+        Effect.map((reply) => send(request, response, reply)),
       ),
     )
   }

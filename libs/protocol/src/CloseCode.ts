@@ -4,6 +4,8 @@ export const CloseCode = {
   /** A text frame that is not valid UTF-8 (RFC 6455; closed by the `ws` library). */
   InvalidPayload: 1007,
   TooLarge: 1009,
+  /** The gateway could not read a frame (a defect on its side): come back with backoff. */
+  InternalError: 1011,
   Restarting: 1012,
   ProtocolViolation: 4400,
   Unauthenticated: 4401,
@@ -28,6 +30,7 @@ export const reconnectPolicy = (code: number): ReconnectPolicy => {
     case CloseCode.Unauthenticated:
       return "fresh-token"
     case CloseCode.InvalidPayload: // a corrupted frame, not a lasting state: come back, gently
+    case CloseCode.InternalError:
     case CloseCode.TooLarge:
     case CloseCode.RateLimited:
       return "backoff"

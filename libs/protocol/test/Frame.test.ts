@@ -47,8 +47,9 @@ describe("wire schemas", () => {
   })
 
   it("maps close codes to the contract's reconnect column", () => {
-    expect([1000, 1007, 1009, 1012, 4400, 4401, 4403, 4409, 4429, 1006].map(reconnectPolicy)).toEqual([
+    expect([1000, 1007, 1009, 1011, 1012, 4400, 4401, 4403, 4409, 4429, 1006].map(reconnectPolicy)).toEqual([
       "no",
+      "backoff",
       "backoff",
       "backoff",
       "immediately",

@@ -11,6 +11,8 @@ export const Header = {
   EnqueuedAt: "Holdover-Enqueued-At",
   ExpiresAt: "Holdover-Expires-At",
   Producer: "Holdover-Producer",
+  /** nats-server 2.11+: the stream removes the message after this many seconds. */
+  Ttl: "Nats-TTL",
 } as const
 
 export interface Delivery {
@@ -30,8 +32,11 @@ export const envelopeHeaders = (envelope: {
   readonly enqueuedAt: number
   readonly expiresAt: number
   readonly producer: string | undefined
+  /** Whole seconds after which the stream removes the message (servers with per-message TTL). */
+  readonly ttlSeconds?: number | undefined
 }): MsgHdrs => {
   const h = headers()
+  if (envelope.ttlSeconds !== undefined) h.set(Header.Ttl, `${envelope.ttlSeconds}s`)
   if (envelope.id !== undefined) h.set(Header.Id, envelope.id)
   h.set(Header.EnqueuedAt, new Date(envelope.enqueuedAt).toISOString())
   h.set(Header.ExpiresAt, new Date(envelope.expiresAt).toISOString())

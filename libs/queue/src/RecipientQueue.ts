@@ -32,6 +32,7 @@ import {
   apiCode,
   dedupStreamName,
   dedupSubject,
+  featuresOf,
   reconcile,
   streamName,
   subjectFor,
@@ -162,6 +163,7 @@ function make() {
     yield* warnIfPartitionUnsafe()
     yield* untilAvailable("the JetStream streams", reconcile())
     const { js, jsm } = conn
+    const features = featuresOf(conn.serverVersion())
     const breaker = yield* CircuitBreaker.make(publishBreaker).pipe(
       Effect.provide(CircuitBreaker.layerStoreMemory()),
     )
@@ -243,7 +245,11 @@ function make() {
           const target = dedupKey === undefined ? priority : await claimPriority(dedupKey, priority)
           const stream = streamName(settings, target)
           // A repeat pinned to another priority keeps within that priority's max age.
-          const expiresAtMs = now + Math.min(ttlMs, settings.policies[target].maxAgeMs)
+          const targetMaxAge = settings.policies[target].maxAgeMs
+          const expiresAtMs = now + Math.min(ttlMs, targetMaxAge)
+          // The stream removes it at its own time (whole seconds, never before it expires).
+          const ttlSeconds =
+            features.messageTtl && ttlMs < targetMaxAge ? Math.max(1, Math.ceil(ttlMs / 1000)) : undefined
           const ack = await js.publish(subjectFor(settings, target, to), body, {
             msgID: dedupKey ?? id,
             headers: envelopeHeaders({
@@ -251,6 +257,7 @@ function make() {
               enqueuedAt: now,
               expiresAt: expiresAtMs,
               producer: options.producer,
+              ttlSeconds,
             }),
             expect: { streamName: stream },
             timeout: settings.requestTimeoutMs,

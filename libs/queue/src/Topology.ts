@@ -58,6 +58,8 @@ export interface ServerFeatures {
   readonly compression: boolean
   /** Direct gets of many messages in one request (nats-server 2.11+). */
   readonly batchedDirectGet: boolean
+  /** Per-message TTLs (`allow_msg_ttl`, the Nats-TTL header; nats-server 2.11+). */
+  readonly messageTtl: boolean
   /**
    * Replicated WorkQueue streams keep every acknowledged message across a network partition
    * (2.10+; 2.9.10 lost some in test/cluster's partition scenario, docs/guarantees.md).
@@ -68,6 +70,7 @@ export interface ServerFeatures {
 export const featuresOf = (serverVersion: string): ServerFeatures => ({
   compression: atLeast(serverVersion, 2, 10),
   batchedDirectGet: atLeast(serverVersion, 2, 11),
+  messageTtl: atLeast(serverVersion, 2, 11),
   partitionSafe: atLeast(serverVersion, 2, 10),
 })
 
@@ -92,6 +95,8 @@ export const streamConfig = (
     duplicate_window: nanos(Math.max(settings.duplicateWindowMs, 120_000)),
     allow_direct: true,
     ...(features.compression ? { compression: StoreCompression.S2 } : {}),
+    // A message with a shorter TTL than the stream's max age leaves at its own time.
+    ...(features.messageTtl ? { allow_msg_ttl: true } : {}),
   }
 }
 
@@ -165,6 +170,7 @@ const mutableKeys = [
   "duplicate_window",
   "allow_direct",
   "compression",
+  "allow_msg_ttl",
 ] as const
 
 /** Warns, once at start, when replicated streams run on a server that is not partition-safe. */

@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { priorities } from "@holdover/protocol"
-import { NatsConnection, QueueConfig, RecipientQueue, streamName } from "@holdover/queue"
+import { featuresOf, NatsConnection, QueueConfig, RecipientQueue, streamName } from "@holdover/queue"
 import { Effect, Exit, Fiber, Layer } from "effect"
 import { eventually, queueLayer, take, TestNats, unique } from "./support.ts"
 
@@ -153,6 +153,29 @@ layer(queueLayer().pipe(Layer.provideMerge(TestNats.layer)), {
           expect(got.map((d) => d.payload)).toEqual(["long"])
           expect(expired).toBe(2)
           yield* emptyAfter(dave)
+        }),
+    )
+
+    it.effect(
+      "removes a message from the stream when its own TTL passes, with no session (nats-server 2.11+)",
+      (context) =>
+        Effect.gen(function* () {
+          const { serverVersion } = yield* NatsConnection
+          // Older servers have no per-message TTL: there the message goes when a session meets it (above).
+          if (!featuresOf(serverVersion()).messageTtl) return context.skip(`nats-server ${serverVersion()}`)
+          const queue = yield* RecipientQueue
+          const erin = unique("erin")
+          yield* queue.enqueue(erin, "short", { ttlMs: 1_000 })
+          yield* queue.enqueue(erin, "long", { ttlMs: 60_000 })
+          expect((yield* queue.depth(erin)).normal).toBe(2)
+          yield* eventually(
+            "the short-lived message left the stream",
+            Effect.map(queue.depth(erin), (d) => d.normal === 1),
+            10_000,
+          )
+          const got = yield* Effect.scoped(Effect.flatMap(queue.openSession(erin), (s) => take(s, 1)))
+          expect(got.map((d) => d.payload)).toEqual(["long"])
+          yield* emptyAfter(erin)
         }),
     )
 
