@@ -7,8 +7,10 @@
 //    (the figure's p50_ms/p99_ms).
 //  - saturation again, the producer being libs/queue in this process instead of HTTP: the gateway
 //    then only delivers, which separates its delivery path from its producer path.
-// The baseline is a bare `ws` server, in a process of its own like the gateway, pushing frames of
-// the same size to one client as fast as its send buffer drains.
+// The baseline is raw JetStream async publish on the same server (DESIGN.md: storing is the limit
+// of a delivery that must survive a crash); `raw_ws_push` adds a bare `ws` server, in a process of
+// its own like the gateway, pushing frames of the same size to one client as fast as its send
+// buffer drains.
 import { spawn } from "node:child_process"
 import { setTimeout as sleep } from "node:timers/promises"
 import type { RunningGateway } from "@holdover/local-nats"
@@ -17,7 +19,7 @@ import { BenchClient } from "./BenchClient.ts"
 import type { Figures, StepContext } from "./Figures.ts"
 import type { Harness } from "./Harness.ts"
 import { InProcessQueue } from "./InProcessQueue.ts"
-import { payloadBytes } from "./RawJetStream.ts"
+import { RawJetStream, payloadBytes } from "./RawJetStream.ts"
 import { filler, percentile, perSecond, ratio, round } from "./Stats.ts"
 
 const nowMs = () => performance.timeOrigin + performance.now()
@@ -211,8 +213,17 @@ export const delivery = async (
     expiresAt: new Date().toISOString(),
     redelivered: false,
   })
-  const baseline = await rawWsPush(plan.raw, frame)
-  ctx.log(`raw ws push to one client: ${baseline} msg/s (${frame.length}-byte frames)`)
+  const wsPush = await rawWsPush(plan.raw, frame)
+  ctx.log(`raw ws push to one client: ${wsPush} msg/s (${frame.length}-byte frames)`)
+  // DESIGN.md: the baseline of a delivery that must survive a crash is storing it — raw
+  // JetStream async publish, on the same server, in the same step.
+  const raw = await RawJetStream.connect(harness.nats.url, "BENCHE2ERAW")
+  await raw.publishRate({ count: 2_000, window: 256, recipients: 100, deadline: Date.now() + 20_000 })
+  const baseline = (
+    await raw.publishRate({ count: 20_000, window: 256, recipients: 100, deadline: Date.now() + 40_000 })
+  ).rate
+  await raw.close()
+  ctx.log(`raw JetStream async publish: ${baseline} msg/s (the e2e baseline)`)
 
   return {
     e2e_delivery: {
@@ -239,6 +250,7 @@ export const delivery = async (
       saturated_p50_ms: round(deliveryOnly.p50),
       saturated_p99_ms: round(deliveryOnly.p99),
     },
+    raw_ws_push: { value: wsPush, unit: "msg/s", e2e_ratio: ratio(http.rate, wsPush) },
     e2e_light_load: {
       rate: plan.lightRate,
       unit: "msg/s",

@@ -6,7 +6,9 @@
 //
 // The model: a lane per priority reads its recipient's subject from a cursor (the first stored
 // message at or after it: a get by subject, `next_by_subj`), so nothing but the stream holds
-// state and no JetStream consumer exists. Messages stay stored until acked; an ack deletes one.
+// state and no JetStream consumer exists. Messages stay stored until acked: acks are applied by
+// one filtered purge per lane of everything below the oldest message still out (one call for a
+// run of acks), one purge at a time per lane.
 // - Strict priority: a lane that may still hold messages (never read, or its last read found
 //   one) holds back every lower lane until it is known empty; so does a doorbell on an empty lane
 //   (a message stored while the session runs) until its message is read — or, when it cannot be
@@ -38,6 +40,11 @@ export type Decision<M extends Readable> =
       readonly seqs: ReadonlyArray<number>
       readonly reason: "acked" | "expired"
     }
+  /**
+   * Remove every message of the lane's subject below `beforeSeq` (one filtered purge): all of
+   * them are acked, or expired. Answered with PurgeDone, or PurgeFailed.
+   */
+  | { readonly _tag: "Purge"; readonly lane: Priority; readonly beforeSeq: number }
   /** Call again (with a Tick) at this time: a retry or a recheck falls due. */
   | { readonly _tag: "WakeAt"; readonly at: number }
 
@@ -53,6 +60,8 @@ export type DrainEvent<M extends Readable> =
   | { readonly _tag: "ReadFailed"; readonly lane: Priority }
   | { readonly _tag: "Doorbell"; readonly lane: Priority }
   | { readonly _tag: "Acked"; readonly ids: ReadonlyArray<string> }
+  | { readonly _tag: "PurgeDone"; readonly lane: Priority; readonly beforeSeq: number }
+  | { readonly _tag: "PurgeFailed"; readonly lane: Priority }
 
 export interface DrainOptions {
   readonly maxInFlight: number
@@ -96,6 +105,15 @@ export interface LaneState<M extends Readable> {
   /** Re-reads done for the current doorbell. */
   rechecks: number
   failures: number
+  /** A purge is under way (one at a time per lane). */
+  purging: boolean
+  purgeFailures: number
+  /** No purge before this time (a failed one waits). */
+  purgeNotBefore: number
+  /** Acked sequences no purge has covered yet. */
+  acked: Array<number>
+  /** Acked sequences the purge under way covers. */
+  inPurge: Array<number>
   /** No read before this time (a retry or a recheck waits). */
   notBefore: number
   redeliveredUpTo: number
@@ -133,6 +151,11 @@ export class Drain<M extends Readable> {
       readForDoorbell: false,
       rechecks: 0,
       failures: 0,
+      purging: false,
+      purgeFailures: 0,
+      purgeNotBefore: 0,
+      acked: [],
+      inPurge: [],
       notBefore: 0,
       redeliveredUpTo: options.redeliveredUpTo?.[priority] ?? 0,
     }))
@@ -166,8 +189,26 @@ export class Drain<M extends Readable> {
         break
       }
       case "Acked":
-        this.acked(event.ids, decisions)
+        this.acked(event.ids)
         break
+      case "PurgeDone": {
+        const lane = this.lane(event.lane)
+        lane.purging = false
+        lane.inPurge = []
+        lane.purgeFailures = 0
+        break
+      }
+      case "PurgeFailed": {
+        // Nothing lost: the acked messages stay stored until the next purge takes them (or the
+        // next session delivers them again, flagged redelivered).
+        const lane = this.lane(event.lane)
+        lane.purging = false
+        lane.acked.push(...lane.inPurge)
+        lane.inPurge = []
+        lane.purgeFailures++
+        lane.purgeNotBefore = now + retryDelayMs(lane.purgeFailures, this.random())
+        break
+      }
     }
     this.plan(now, decisions)
     return decisions
@@ -194,21 +235,44 @@ export class Drain<M extends Readable> {
     }
   }
 
-  private acked(ids: ReadonlyArray<string>, decisions: Array<Decision<M>>): void {
-    const byLane = new Map<Priority, Array<number>>()
+  private acked(ids: ReadonlyArray<string>): void {
     for (const id of ids) {
       const entries = this.inFlight.get(id)
       if (!entries) continue
       this.inFlight.delete(id)
       this.inFlightCount -= entries.length
       this.stats.acked++
-      for (const entry of entries) {
-        const seqs = byLane.get(entry.lane) ?? []
-        seqs.push(entry.seq)
-        byLane.set(entry.lane, seqs)
-      }
+      for (const entry of entries) this.lane(entry.lane).acked.push(entry.seq)
     }
-    for (const [lane, seqs] of byLane) decisions.push({ _tag: "Delete", lane, seqs, reason: "acked" })
+  }
+
+  /**
+   * The purges that acks still call for, when the session ends: its runner has stopped feeding
+   * PurgeDone events, and an ack given before the end must not be lost.
+   */
+  finalPurges(): Array<Extract<Decision<M>, { _tag: "Purge" }>> {
+    return this.lanes.flatMap((lane) => this.purgeOf(lane) ?? [])
+  }
+
+  /** A purge of what is acked below the oldest message still out, if any acked message is. */
+  private purgeOf(lane: LaneState<M>): Extract<Decision<M>, { _tag: "Purge" }> | undefined {
+    const before = this.settledBefore(lane)
+    const covered = lane.acked.filter((seq) => seq < before)
+    if (covered.length === 0) return undefined
+    lane.acked = lane.acked.filter((seq) => seq >= before)
+    lane.inPurge = covered
+    return { _tag: "Purge", lane: lane.priority, beforeSeq: before }
+  }
+
+  /**
+   * Below this sequence every message of the lane's subject is acked or expired: the cursor
+   * passed it (reads never skip one), and it is neither in flight nor waiting in the buffer.
+   */
+  private settledBefore(lane: LaneState<M>): number {
+    let floor = lane.buffer[0]?.seq ?? lane.cursor
+    for (const entries of this.inFlight.values())
+      for (const entry of entries) if (entry.lane === lane.priority && entry.seq < floor) floor = entry.seq
+    return floor
   }
 
   private plan(now: number, decisions: Array<Decision<M>>): void {
@@ -239,10 +303,24 @@ export class Drain<M extends Readable> {
       const doorbell = (lane.rang || (lane.reading && lane.readForDoorbell)) && lane.rechecks < holdRechecks
       if (lane.buffer.length > 0 || lane.knowledge !== "empty" || doorbell) break
     }
+    // Acks: one purge per lane at a time removes everything acked below the oldest message still
+    // out; acks that arrive meanwhile ride on the next one.
+    let wakeAt = Number.POSITIVE_INFINITY
+    for (const lane of this.lanes) {
+      if (lane.acked.length === 0 || lane.purging) continue
+      if (lane.purgeNotBefore > now) {
+        wakeAt = Math.min(wakeAt, lane.purgeNotBefore)
+        continue
+      }
+      const purge = this.purgeOf(lane)
+      if (purge) {
+        lane.purging = true
+        decisions.push(purge)
+      }
+    }
     // Reads: the lanes down to the first that may hold messages (the one being drained) read
     // ahead in batches; the lanes below it read only once, to learn whether they hold anything
     // (the welcome's counts, and the next lane is ready when this one empties).
-    let wakeAt = Number.POSITIVE_INFINITY
     let draining = true
     for (const lane of this.lanes) {
       const batch = draining ? this.options.readBatch : 1

@@ -7,7 +7,7 @@
 // to let go (one core-NATS request; no responders answers at once), reads the session record
 // when nobody answered, and reads each lane once from the start (a get by subject: found or
 // not); only a lane that holds messages costs a STREAM.INFO for the welcome's exact count. A
-// message costs one read (or a share of a batched read on nats-server 2.11+) and one delete.
+// message costs one read (or a share of a batched read on nats-server 2.11+) and a share of a purge.
 // - One subscription, `<prefix>.*.<token>`: a publish to one of the recipient's subjects is a
 //   doorbell for that lane; `<prefix>.ctl.<token>` carries takeover and presence requests.
 // - Reads: direct gets on a single server (batched from 2.11); on a replicated stream the
@@ -21,8 +21,10 @@
 //   session hands out its first message and "closed" with what it sent when it ends. A session
 //   that finds "open" with nobody answering follows a crash: it flags everything stored at open
 //   redelivered (conservative); "closed" tells exactly what was sent.
-// - JetStream trouble: reads are retried by the policy; deletes are retried on `deleteRetry`; an
-//   ack whose delete never succeeds leaves the message for the next session (at-least-once).
+// - Acks: one filtered STREAM.PURGE per lane removes everything below the oldest message still
+//   out (a run of acks in one call; Drain.ts decides). Expired messages are deleted one by one.
+// - JetStream trouble: reads and purges are retried by the policy (and a timed-out call on
+//   `deleteRetry`); an ack whose purge never succeeds leaves the message for the next session.
 import { randomUUID } from "node:crypto"
 import { priorities, type Priority } from "@holdover/protocol"
 import type { StoredMsg } from "@nats-io/jetstream"
@@ -199,6 +201,24 @@ export const openSession = Effect.fnUntraced(function* (
       Effect.ignore,
     )
 
+  /** Removes every message of the lane's subject below `beforeSeq` (all acked or expired). */
+  const purgeBefore = (lane: Priority, beforeSeq: number) =>
+    limited(
+      Effect.tryPromise({
+        try: () =>
+          jsm.streams.purge(streamName(settings, lane), {
+            filter: subjectFor(settings, lane, recipient),
+            seq: beforeSeq,
+          }),
+        catch: (cause) => cause,
+      }),
+    ).pipe(
+      Effect.retry({
+        schedule: deleteRetry,
+        while: (cause) => apiCode(cause) === undefined && conn.isConnected(),
+      }),
+    )
+
   const writeRecord = (record: SessionRecord) =>
     limited(
       Effect.tryPromise({
@@ -275,6 +295,15 @@ export const openSession = Effect.fnUntraced(function* (
         yield* FiberSet.awaitEmpty(deletes).pipe(
           Effect.timeoutOrElse({ duration: timeout * 3, orElse: () => Effect.void }),
         )
+        // …and so are the ones whose purge was still to come.
+        yield* Effect.forEach(
+          drain.finalPurges(),
+          (purge) => Effect.ignore(purgeBefore(purge.lane, purge.beforeSeq)),
+          {
+            concurrency: "unbounded",
+            discard: true,
+          },
+        )
         if (recordWritten && !nc.isClosed())
           yield* writeRecord({ state: "closed", session: id, sentUpTo: sentUpTo })
         yield* Deferred.succeed(ended, reason)
@@ -348,6 +377,21 @@ export const openSession = Effect.fnUntraced(function* (
               const { expiresAtMs: _, ...delivery } = decision.message
               Queue.offerUnsafe(output, { ...delivery, redelivered: decision.redelivered })
             })
+          case "Purge":
+            return FiberSet.run(
+              deletes,
+              purgeBefore(decision.lane, decision.beforeSeq).pipe(
+                Effect.match({
+                  onSuccess: () =>
+                    Queue.offerUnsafe(events, {
+                      _tag: "PurgeDone",
+                      lane: decision.lane,
+                      beforeSeq: decision.beforeSeq,
+                    }),
+                  onFailure: () => Queue.offerUnsafe(events, { _tag: "PurgeFailed", lane: decision.lane }),
+                }),
+              ),
+            ).pipe(Effect.asVoid)
           case "Delete":
             return Effect.forEach(
               decision.seqs,

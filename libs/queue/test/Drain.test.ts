@@ -22,6 +22,8 @@ const delivered = (decisions: ReadonlyArray<Decision<Msg>>) =>
   decisions.flatMap((d) => (d._tag === "Deliver" ? [[d.message.id, d.redelivered]] : []))
 const deletes = (decisions: ReadonlyArray<Decision<Msg>>) =>
   decisions.flatMap((d) => (d._tag === "Delete" ? [[d.lane, d.seqs, d.reason]] : []))
+const purges = (decisions: ReadonlyArray<Decision<Msg>>) =>
+  decisions.flatMap((d) => (d._tag === "Purge" ? [[d.lane, d.beforeSeq]] : []))
 const wake = (decisions: ReadonlyArray<Decision<Msg>>) =>
   decisions.find((d): d is Extract<Decision<Msg>, { _tag: "WakeAt" }> => d._tag === "WakeAt")?.at
 
@@ -72,7 +74,7 @@ describe("the drain policy", () => {
     // more: high is the lane being drained now, and reads ahead in a batch.
     expect(reads(out)).toContainEqual(["high", 3, 8])
     const afterAck = d.handle({ _tag: "Acked", ids: ["critical-7"] }, 1)
-    expect(deletes(afterAck)).toEqual([["critical", [7], "acked"]])
+    expect(purges(afterAck)).toEqual([["critical", 8]])
     expect(reads(afterAck)).toEqual([])
     expect(delivered(afterAck)).toEqual([])
     const more = d.handle(
@@ -81,7 +83,8 @@ describe("the drain policy", () => {
     )
     expect(delivered(more)).toEqual([["high-5", false]])
     const next = d.handle({ _tag: "Acked", ids: ["high-2", "high-5", "unknown"] }, 2)
-    expect(deletes(next)).toEqual([["high", [2, 5], "acked"]])
+    // Everything of high below the oldest message still out (high-9, handed out just now) goes.
+    expect(purges(next)).toEqual([["high", 9]])
     expect(delivered(next)).toEqual([
       ["high-9", false],
       ["low-1", false],
@@ -196,7 +199,37 @@ describe("the drain policy", () => {
       ["x", false],
       ["x", false],
     ])
-    expect(deletes(d.handle({ _tag: "Acked", ids: ["x"] }, 1))).toEqual([["normal", [1, 3], "acked"]])
+    expect(purges(d.handle({ _tag: "Acked", ids: ["x"] }, 1))).toEqual([["normal", 4]])
     expect(d.inFlightCount).toBe(0)
+  })
+
+  it("applies acks by one purge per lane below the oldest message still out, one purge at a time", () => {
+    const five = [1, 2, 3, 4, 5].map((seq) => msg("normal", seq))
+    const { d } = opened({ normal: five }, { readBatch: 1, maxInFlight: 10 })
+    // readBatch 1: the discovery read found normal-1; the rest come one read at a time.
+    for (const m of five.slice(1))
+      d.handle({ _tag: "ReadDone", lane: "normal", messages: [m], exhausted: false }, 0)
+    d.handle({ _tag: "ReadDone", lane: "normal", messages: [], exhausted: true }, 0)
+    // An ack of 2 while 1 is out purges nothing: 1 must stay.
+    expect(purges(d.handle({ _tag: "Acked", ids: ["normal-2"] }, 1))).toEqual([])
+    expect(purges(d.handle({ _tag: "Acked", ids: ["normal-1"] }, 1))).toEqual([["normal", 3]])
+    // While that purge runs, acks wait for it, then ride on one purge.
+    expect(purges(d.handle({ _tag: "Acked", ids: ["normal-3", "normal-4"] }, 2))).toEqual([])
+    expect(purges(d.handle({ _tag: "PurgeDone", lane: "normal", beforeSeq: 3 }, 3))).toEqual([["normal", 5]])
+    // A failed purge is tried again after a delay, then takes what was acked meanwhile too.
+    const failed = d.handle({ _tag: "PurgeFailed", lane: "normal" }, 4)
+    expect(purges(failed)).toEqual([])
+    expect(wake(failed)).toBe(4 + retryDelayMs(1, 0))
+    d.handle({ _tag: "Acked", ids: ["normal-5"] }, 5)
+    expect(purges(d.handle({ _tag: "Tick" }, 4 + retryDelayMs(1, 0)))).toEqual([["normal", 6]])
+  })
+
+  it("hands the runner the purges still owed when the session ends", () => {
+    const { d } = opened({ high: [msg("high", 1), msg("high", 2)] }, { readBatch: 2 })
+    d.handle({ _tag: "Acked", ids: ["high-1"] }, 1) // its purge is under way…
+    expect(d.finalPurges()).toEqual([]) // …and covers it
+    d.handle({ _tag: "Acked", ids: ["high-2"] }, 2) // waits for that purge to end
+    expect(d.finalPurges()).toEqual([{ _tag: "Purge", lane: "high", beforeSeq: 3 }])
+    expect(d.finalPurges()).toEqual([])
   })
 })
