@@ -4,8 +4,8 @@
 // next to a raw baseline measured in the same run. The steps live in test/bench/; this entry
 // parses the arguments, makes sure the process may hold enough sockets, and runs them.
 //   --quick          smaller steps; writes test/bench/results/quick.* instead of latest.*
-//   --only=a,b       only these steps: throughput, delivery, replay, idle, scaling, compression,
-//                    overload, durability, storm
+//   --only=a,b       only these steps: throughput, natsbench, delivery, replay, idle, scaling,
+//                    compression, overload, durability, storm
 //   --cpu-prof=DIR   gateways write V8 CPU profiles to DIR when they stop (open them in Chrome DevTools)
 import { spawnSync } from "node:child_process"
 import { dirname, join, resolve } from "node:path"

@@ -12,6 +12,7 @@ import { priorities } from "@holdover/protocol"
 import { compression } from "./Compression.ts"
 import { delivery } from "./Delivery.ts"
 import { durability } from "./Durability.ts"
+import { natsBench } from "./NatsBench.ts"
 import type { Figures, StepContext } from "./Figures.ts"
 import { Harness } from "./Harness.ts"
 import { idle } from "./Idle.ts"
@@ -44,6 +45,7 @@ interface Step {
 
 const steps: ReadonlyArray<Step> = [
   { name: "throughput", run: async (h, ctx, gateway) => throughput(h, await gateway(), ctx) },
+  { name: "natsbench", run: (h, ctx) => natsBench(h, ctx) },
   { name: "delivery", run: async (h, ctx, gateway) => delivery(h, await gateway(), ctx) },
   { name: "replay", run: async (h, ctx, gateway) => replay(h, await gateway(), ctx) },
   { name: "idle", run: (h, ctx) => idle(h, ctx) },
