@@ -6,7 +6,7 @@
 // 1012, abuse → 4400) returns unacked messages to JetStream for the next session.
 import { randomUUID } from "node:crypto"
 import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
-import { RecipientQueue, type Delivery, type RecipientSession } from "@holdover/queue"
+import { RecipientQueue, type Delivery, type RecipientSession, type SessionEnd } from "@holdover/queue"
 import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schema } from "effect"
 import type { WebSocket } from "ws"
 import { fromSchemaError, nodeOverloaded, toErrorBody, type AnyError } from "./ApiError.ts"
@@ -194,19 +194,14 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
         Deferred.await(socketClosed).pipe(
           Effect.map((code) => new Closed({ code, reason: "closed by the client" })),
         ),
-        Effect.map(session.ended, (end) =>
-          end === "taken-over"
-            ? new Closed({ code: CloseCode.TakenOver, reason: "session taken over by a newer connection" })
-            : new Closed({ code: CloseCode.Restarting, reason: "session ended" }),
-        ),
+        Effect.map(session.ended, closedBySession),
         Effect.sleep(expiry).pipe(
           Effect.as(new Closed({ code: CloseCode.Unauthenticated, reason: "token expired" })),
         ),
         Fiber.join(frames),
         Fiber.join(heartbeat),
-        Fiber.join(deliveries).pipe(
-          Effect.as(new Closed({ code: CloseCode.Restarting, reason: "session ended" })),
-        ),
+        // Deliveries stop as the session ends: how it ended decides the code, not which came first.
+        Fiber.join(deliveries).pipe(Effect.andThen(session.ended), Effect.map(closedBySession)),
       ])
       return yield* outcome
     })
@@ -369,6 +364,11 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
     else yield* close(CloseCode.Restarting, "internal error")
   }
 })
+
+const closedBySession = (end: SessionEnd) =>
+  end === "taken-over"
+    ? new Closed({ code: CloseCode.TakenOver, reason: "session taken over by a newer connection" })
+    : new Closed({ code: CloseCode.Restarting, reason: "session ended" })
 
 type Parsed =
   | { readonly _tag: "Frame"; readonly frame: ClientFrame }

@@ -473,9 +473,11 @@ export const openSession = Effect.fnUntraced(function* (
   yield* FiberSet.run(work, driver)
   yield* Effect.addFinalizer(() => end("closed"))
 
+  // Undefined only once the session has ended (not while it is ending): whoever waits on it
+  // learns how it ended from `ended` at the same time.
   const next: Effect.Effect<Delivery | undefined> = Effect.suspend(() =>
     ending
-      ? Effect.succeed(undefined)
+      ? Effect.as(Deferred.await(ended), undefined)
       : Effect.raceFirst(
           Queue.take(output).pipe(
             Effect.tap((delivery) =>
