@@ -57,6 +57,7 @@ const exitCodeOfContractCode = (code: ErrorCodeType): number => {
     case "QUEUE_UNAVAILABLE":
       return exitCodes.unavailable
     case "NOT_FOUND":
+    case "METHOD_NOT_ALLOWED":
     case "INTERNAL":
       return exitCodes.failed
   }

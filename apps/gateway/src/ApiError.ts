@@ -12,6 +12,8 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   path: Schema.optionalKey(Schema.String),
   /** Seconds, for a Retry-After header. */
   retryAfter: Schema.optionalKey(Schema.Number),
+  /** The methods a path takes, for the Allow header of a 405. */
+  allow: Schema.optionalKey(Schema.String),
 }) {}
 
 export const apiError = (code: ErrorCode, message: string, path?: string, retryAfter?: number): ApiError =>
@@ -78,6 +80,7 @@ const reasonPhrase: Record<number, string> = {
   401: "Unauthorized",
   403: "Forbidden",
   404: "Not Found",
+  405: "Method Not Allowed",
   503: "Service Unavailable",
 }
 

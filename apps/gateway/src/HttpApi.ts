@@ -6,6 +6,7 @@ import { BatchRequest, MessageRequest, type ErrorBody } from "@holdover/protocol
 import { RecipientQueue, type EnqueueResult, type QueueError } from "@holdover/queue"
 import { Context, Effect, Schema } from "effect"
 import {
+  ApiError,
   apiError,
   fromSchemaError,
   nodeOverloaded,
@@ -46,11 +47,10 @@ const errorReply = (error: AnyError): Reply => {
   const body = toErrorBody(error)
   const status = statusOf(body)
   const retryAfter = retryAfterOf(error) ?? (status === 503 ? 1 : undefined)
-  return json(
-    status,
-    { error: body },
-    retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) },
-  )
+  const headers: Record<string, string> = {}
+  if (retryAfter !== undefined) headers["Retry-After"] = String(retryAfter)
+  if (error._tag === "ApiError" && error.allow !== undefined) headers["Allow"] = error.allow
+  return json(status, { error: body }, Object.keys(headers).length > 0 ? headers : undefined)
 }
 
 const readBody = (request: IncomingMessage, limit: number) =>
@@ -91,6 +91,17 @@ export const requestPath = (target: string | undefined): string => {
   }
   const end = raw.search(/[?#]/)
   return end === -1 ? raw : raw.slice(0, end)
+}
+
+const readOnly = ["GET", "HEAD"]
+
+/** The methods a known path takes (405 with `Allow` for the others); undefined for unknown paths. */
+const methodsOf = (path: string): ReadonlyArray<string> | undefined => {
+  if (path === "/v1/messages" || path === "/v1/messages/batch") return ["POST"]
+  if (/^\/v1\/recipients\/[^/]+\/queue$/.test(path)) return [...readOnly, "DELETE"]
+  if (["/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/status"].includes(path)) return readOnly
+  if (path === "/demo" || path.startsWith("/demo/")) return readOnly
+  return undefined
 }
 
 export const bearer = (header: string | undefined): string | undefined => {
@@ -155,6 +166,15 @@ export const makeHttpApi = Effect.gen(function* () {
   const route = (request: IncomingMessage): Effect.Effect<Reply, AnyError> => {
     const method = request.method ?? "GET"
     const path = requestPath(request.url)
+    const allowed = methodsOf(path)
+    if (allowed !== undefined && !allowed.includes(method))
+      return Effect.fail(
+        new ApiError({
+          code: "METHOD_NOT_ALLOWED",
+          message: `${method} is not allowed on ${path}; use ${allowed.join(" or ")}`,
+          allow: allowed.join(", "),
+        }),
+      )
     if (path === "/healthz") return Effect.succeed(json(200, { status: "ok" }))
     if (path === "/readyz") {
       const ready = state.isReady()
@@ -173,7 +193,6 @@ export const makeHttpApi = Effect.gen(function* () {
     if (path === "/demo" || path.startsWith("/demo/")) return demo.serve(path)
 
     if (path === "/v1/messages" || path === "/v1/messages/batch") {
-      if (method !== "POST") return Effect.fail(apiError("NOT_FOUND", `use POST ${path}`))
       const batch = path.endsWith("/batch")
       // Refused before anything costs CPU: no body read, no token check (see GatewayState).
       if (state.isOverloaded()) {
@@ -257,14 +276,13 @@ export const makeHttpApi = Effect.gen(function* () {
       return Effect.gen(function* () {
         const principal = yield* authenticate(request)
         yield* requireScope(principal, "admin")
-        if (method === "GET") {
+        if (method !== "DELETE") {
           const [depth, online] = yield* Effect.all([queue.depth(recipient), queue.isOnline(recipient)], {
             concurrency: 2,
           })
           return json(200, { recipient, depth, online })
         }
-        if (method === "DELETE") return json(200, { purged: yield* queue.purge(recipient) })
-        return yield* Effect.fail(apiError("NOT_FOUND", "use GET or DELETE"))
+        return json(200, { purged: yield* queue.purge(recipient) })
       })
     }
     return Effect.fail(apiError("NOT_FOUND", `no route for ${method} ${path}`))

@@ -23,6 +23,13 @@ const errorResponse = (description: string) => ({
   content: { "application/json": { schema: { $ref: "#/components/schemas/ErrorResponse" } } },
 })
 
+/** What every authenticated call can answer besides its own results. */
+const authErrors = {
+  "401": errorResponse("UNAUTHORIZED: no, or a bad or expired, token"),
+  "403": errorResponse("FORBIDDEN: the token lacks the scope (or holdover_to)"),
+  "503": errorResponse("QUEUE_UNAVAILABLE (with Retry-After)"),
+}
+
 let cached: unknown
 export const openApiDocument = (): unknown => {
   cached ??= {
@@ -67,11 +74,9 @@ export const openApiDocument = (): unknown => {
               },
             },
             "400": errorResponse("INVALID_MESSAGE: schema violation"),
-            "401": errorResponse("UNAUTHORIZED"),
-            "403": errorResponse("FORBIDDEN"),
             "413": errorResponse("MESSAGE_TOO_LARGE"),
-            "429": errorResponse("QUEUE_FULL (policy reject)"),
-            "503": errorResponse("QUEUE_UNAVAILABLE (with Retry-After)"),
+            "429": errorResponse("QUEUE_FULL (policy reject), or RATE_LIMITED (with Retry-After)"),
+            ...authErrors,
           },
         },
       },
@@ -85,6 +90,9 @@ export const openApiDocument = (): unknown => {
           responses: {
             "200": { description: "One result or error per message, in order" },
             "400": errorResponse("INVALID_MESSAGE"),
+            "413": errorResponse("MESSAGE_TOO_LARGE"),
+            "429": errorResponse("RATE_LIMITED (with Retry-After)"),
+            ...authErrors,
           },
         },
       },
@@ -92,11 +100,19 @@ export const openApiDocument = (): unknown => {
         parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
         get: {
           summary: "Queue depth per priority and whether the recipient is online (scope admin)",
-          responses: { "200": { description: "depth" } },
+          responses: {
+            "200": { description: "depth" },
+            "400": errorResponse("INVALID_MESSAGE: the id is not 1 to 256 bytes of UTF-8"),
+            ...authErrors,
+          },
         },
         delete: {
           summary: "Purge the recipient's queue (scope admin)",
-          responses: { "200": { description: '{"purged":N}' } },
+          responses: {
+            "200": { description: '{"purged":N}' },
+            "400": errorResponse("INVALID_MESSAGE: the id is not 1 to 256 bytes of UTF-8"),
+            ...authErrors,
+          },
         },
       },
       "/v1/status": {
@@ -105,8 +121,7 @@ export const openApiDocument = (): unknown => {
             "Gateway readiness, NATS connection and server version, the four streams with their state and policy (scope admin)",
           responses: {
             "200": { description: "status" },
-            "401": errorResponse("UNAUTHORIZED"),
-            "403": errorResponse("FORBIDDEN"),
+            ...authErrors,
           },
         },
       },

@@ -74,6 +74,23 @@ describe("a gateway under hostile input (real gateway process, real nats-server)
     await healthy()
   })
 
+  it("answers a method a route does not take with 405 METHOD_NOT_ALLOWED and the methods it does take", async () => {
+    const cases: Array<[string, string, string]> = [
+      ["OPTIONS", "/healthz", "GET, HEAD"],
+      ["POST", "/v1/status", "GET, HEAD"],
+      ["GET", "/v1/messages", "POST"],
+      ["PUT", "/v1/messages/batch", "POST"],
+      ["PATCH", "/v1/recipients/bob/queue", "GET, HEAD, DELETE"],
+    ]
+    for (const [method, path, allow] of cases) {
+      const reply = await http(node.url, method, path, { token: producer })
+      expect(reply.status, `${method} ${path}`).toBe(405)
+      expect(reply.body.error.code).toBe("METHOD_NOT_ALLOWED")
+      expect(reply.headers.get("allow")).toBe(allow)
+    }
+    expect((await http(node.url, "HEAD", "/healthz")).status).toBe(200)
+  })
+
   it("answers requests Node's HTTP parser refuses with a JSON 400 and closes the socket", async () => {
     const cases = {
       "bad method token": "G(T / HTTP/1.1\r\nHost: x\r\n\r\n",

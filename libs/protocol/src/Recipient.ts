@@ -10,6 +10,11 @@ export const recipientByteLength = (id: string): number => utf8.encode(id).byteL
 export const RecipientId = Schema.String.check(
   Schema.makeFilter((id: string) => id.length > 0 && recipientByteLength(id) <= maxRecipientBytes, {
     expected: `a recipient id of 1 to ${maxRecipientBytes} bytes of UTF-8`,
+    // JSON Schema counts characters, not bytes: 1–256 characters is the looser approximation.
+    toJsonSchema: () => [
+      { minLength: 1, maxLength: maxRecipientBytes, description: `1 to ${maxRecipientBytes} bytes of UTF-8` },
+      true,
+    ],
   }),
 )
 export type RecipientId = typeof RecipientId.Type
