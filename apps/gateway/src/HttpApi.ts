@@ -94,11 +94,12 @@ export const requestPath = (target: string | undefined): string => {
 }
 
 const readOnly = ["GET", "HEAD"]
+const queuePath = /^\/v1\/recipients\/([^/]+)\/queue$/
 
 /** The methods a known path takes (405 with `Allow` for the others); undefined for unknown paths. */
 const methodsOf = (path: string): ReadonlyArray<string> | undefined => {
   if (path === "/v1/messages" || path === "/v1/messages/batch") return ["POST"]
-  if (/^\/v1\/recipients\/[^/]+\/queue$/.test(path)) return [...readOnly, "DELETE"]
+  if (queuePath.test(path)) return [...readOnly, "DELETE"]
   if (["/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/status"].includes(path)) return readOnly
   if (path === "/demo" || path.startsWith("/demo/")) return readOnly
   return undefined
@@ -263,7 +264,7 @@ export const makeHttpApi = Effect.gen(function* () {
         })
       })
 
-    const queueRoute = /^\/v1\/recipients\/([^/]+)\/queue$/.exec(path)
+    const queueRoute = queuePath.exec(path)
     if (queueRoute) {
       let recipient: string
       try {

@@ -67,14 +67,9 @@ const candidatePaths = (): Array<string> => [
   ...SYSTEM_LOCATIONS,
 ]
 
-const findBinary = (): NatsLauncher | undefined => {
-  const explicit = process.env["HOLDOVER_NATS_SERVER_BIN"]
-  for (const path of [...(explicit ? [explicit] : []), pinnedNatsPath(), ...candidatePaths()]) {
-    const found = binaryAt(path)
-    if (found) return found
-  }
-  return undefined
-}
+/** Every nats-server on PATH or in a system location, with its version, in that order. */
+const installedBinaries = (): Array<Extract<NatsLauncher, { kind: "binary" }>> =>
+  [...new Set(candidatePaths())].flatMap((path) => binaryAt(path) ?? [])
 
 const hasGo = (): boolean => spawnSync("go", ["version"], { stdio: "ignore" }).status === 0
 
@@ -93,11 +88,7 @@ const installPinned = (log: (line: string) => void): NatsLauncher | undefined =>
 export const locateFloorNatsServer = (): Extract<NatsLauncher, { kind: "binary" }> | undefined => {
   const explicit = process.env["HOLDOVER_NATS_FLOOR_BIN"]
   if (explicit) return binaryAt(explicit)
-  for (const path of candidatePaths()) {
-    const found = binaryAt(path)
-    if (found && compareVersions(found.version, "2.10.0") < 0) return found
-  }
-  return undefined
+  return installedBinaries().find((found) => compareVersions(found.version, "2.10.0") < 0)
 }
 
 export const dockerWorks = (): boolean => spawnSync("docker", ["info"], { stdio: "ignore" }).status === 0
@@ -137,10 +128,10 @@ export const locateNatsServer = (
     const installed = installPinned(log)
     if (installed) return installed
   }
-  const found = findBinary()
+  const found = installedBinaries()[0]
   if (found) return found
   if (options.install && canApt() && aptInstall(log)) {
-    const installed = findBinary()
+    const installed = installedBinaries()[0]
     if (installed) return installed
   }
   if (dockerWorks())
@@ -192,7 +183,8 @@ export const chooseStartServer = async (options: {
   const archiveDir = join(options.dataDir, "nats-server", `v${version}`)
   const cached = binaryAt(pinnedNatsPath()) ?? binaryAt(join(archiveDir, "nats-server"))
   if (cached) return pick(cached, "the pinned version, installed")
-  const onPath = candidatePaths().map(binaryAt).find(modern)
+  const installed = installedBinaries()
+  const onPath = installed.find(modern)
   if (onPath) return pick(onPath, "PATH")
   if (!/^(off|false|0)$/i.test(process.env["HOLDOVER_NATS_DOCKER"] ?? "on") && dockerWorks()) {
     const image = `nats:${version}-alpine`
@@ -210,7 +202,7 @@ export const chooseStartServer = async (options: {
     const built = installPinned(log)
     if (built) return pick(built, "built from its Go module")
   }
-  const older = findBinary() ?? (canApt() && aptInstall(log) ? findBinary() : undefined)
+  const older = installed[0] ?? (canApt() && aptInstall(log) ? installedBinaries()[0] : undefined)
   if (older) return pick(older, "an older nats-server")
   throw new Error(`no nats-server could be found or installed.\n${INSTALL_HINT}`)
 }

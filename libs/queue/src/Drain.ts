@@ -38,7 +38,7 @@ export type Decision<M extends Readable> =
       readonly _tag: "Delete"
       readonly lane: Priority
       readonly seqs: ReadonlyArray<number>
-      readonly reason: "acked" | "expired"
+      readonly reason: "expired"
     }
   /**
    * Remove every message of the lane's subject below `beforeSeq` (one filtered purge): all of
@@ -60,7 +60,7 @@ export type DrainEvent<M extends Readable> =
   | { readonly _tag: "ReadFailed"; readonly lane: Priority }
   | { readonly _tag: "Doorbell"; readonly lane: Priority }
   | { readonly _tag: "Acked"; readonly ids: ReadonlyArray<string> }
-  | { readonly _tag: "PurgeDone"; readonly lane: Priority; readonly beforeSeq: number }
+  | { readonly _tag: "PurgeDone"; readonly lane: Priority }
   | { readonly _tag: "PurgeFailed"; readonly lane: Priority }
 
 export interface DrainOptions {
@@ -105,8 +105,6 @@ export interface LaneState<M extends Readable> {
   /** Re-reads done for the current doorbell. */
   rechecks: number
   failures: number
-  /** A purge is under way (one at a time per lane). */
-  purging: boolean
   purgeFailures: number
   /** No purge before this time (a failed one waits). */
   purgeNotBefore: number
@@ -151,7 +149,6 @@ export class Drain<M extends Readable> {
       readForDoorbell: false,
       rechecks: 0,
       failures: 0,
-      purging: false,
       purgeFailures: 0,
       purgeNotBefore: 0,
       acked: [],
@@ -193,7 +190,6 @@ export class Drain<M extends Readable> {
         break
       case "PurgeDone": {
         const lane = this.lane(event.lane)
-        lane.purging = false
         lane.inPurge = []
         lane.purgeFailures = 0
         break
@@ -202,7 +198,6 @@ export class Drain<M extends Readable> {
         // Nothing lost: the acked messages stay stored until the next purge takes them (or the
         // next session delivers them again, flagged redelivered).
         const lane = this.lane(event.lane)
-        lane.purging = false
         lane.acked.push(...lane.inPurge)
         lane.inPurge = []
         lane.purgeFailures++
@@ -307,16 +302,14 @@ export class Drain<M extends Readable> {
     // out; acks that arrive meanwhile ride on the next one.
     let wakeAt = Number.POSITIVE_INFINITY
     for (const lane of this.lanes) {
-      if (lane.acked.length === 0 || lane.purging) continue
+      // A purge is under way while it has acks in hand: one at a time per lane.
+      if (lane.acked.length === 0 || lane.inPurge.length > 0) continue
       if (lane.purgeNotBefore > now) {
         wakeAt = Math.min(wakeAt, lane.purgeNotBefore)
         continue
       }
       const purge = this.purgeOf(lane)
-      if (purge) {
-        lane.purging = true
-        decisions.push(purge)
-      }
+      if (purge) decisions.push(purge)
     }
     // Reads: the lanes down to the first that may hold messages (the one being drained) read
     // ahead in batches; the lanes below it read only once, to learn whether they hold anything

@@ -24,7 +24,7 @@
 // - Acks: one filtered STREAM.PURGE per lane removes everything below the oldest message still
 //   out (a run of acks in one call; Drain.ts decides). Expired messages are deleted one by one.
 // - JetStream trouble: reads and purges are retried by the policy (and a timed-out call on
-//   `deleteRetry`); an ack whose purge never succeeds leaves the message for the next session.
+//   `callRetry`); an ack whose purge never succeeds leaves the message for the next session.
 import { randomUUID } from "node:crypto"
 import { priorities, type Priority } from "@holdover/protocol"
 import type { StoredMsg } from "@nats-io/jetstream"
@@ -34,6 +34,7 @@ import { Drain, type Decision, type DrainEvent } from "./Drain.ts"
 import { decodeStored, type Delivery } from "./Envelope.ts"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
 import type { QueueSettings } from "./QueueConfig.ts"
+import { subjectToken } from "./RecipientKey.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
 import {
   ApiCode,
@@ -83,7 +84,7 @@ export interface SessionContext {
   readonly limited: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 }
 
-export interface OpenOptions {
+export interface SessionOptions {
   readonly maxInFlight: number
   /** When the client's connection began: of two sessions of a recipient the later one wins. */
   readonly since: number
@@ -101,11 +102,8 @@ interface SessionRecord {
 type ControlRequest =
   { readonly op: "takeover"; readonly id: string; readonly startedAt: number } | { readonly op: "presence" }
 
-/** A delete that timed out or met a lost connection is tried twice more. */
-export const deleteRetry = Schedule.exponential("100 millis").pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 2 }),
-)
+/** A JetStream call that timed out or met a lost connection is tried twice more. */
+const callRetry = Schedule.exponential("100 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 2 }))
 
 /** Messages one batched read asks for (nats-server 2.11+, single server). */
 const readBatch = 256
@@ -126,7 +124,7 @@ const parse = <A>(text: string): A | undefined => {
 export const openSession = Effect.fnUntraced(function* (
   context: SessionContext,
   recipient: string,
-  options: OpenOptions,
+  options: SessionOptions,
 ): Effect.fn.Return<RecipientSession, QueueError, Scope.Scope> {
   const { conn, settings, limited } = context
   const { nc, js, jsm } = conn
@@ -137,17 +135,25 @@ export const openSession = Effect.fnUntraced(function* (
   const control = controlSubject(settings, recipient)
   const timeout = settings.requestTimeoutMs
 
+  /** One JetStream call, within the node's bound on calls in flight; fails with what nats.js threw. */
+  const call = <A>(request: () => Promise<A>) =>
+    limited(Effect.tryPromise({ try: request, catch: (cause) => cause }))
+  /** …tried again on `callRetry` when it timed out or met a lost connection (not on an API error). */
+  const retried = <A>(effect: Effect.Effect<A, unknown>) =>
+    effect.pipe(
+      Effect.retry({
+        schedule: callRetry,
+        while: (cause) => apiCode(cause) === undefined && conn.isConnected(),
+      }),
+    )
+
   /** A get by subject: the first message of `subject` at or after `seq` (or the last one). */
   const getOne = (stream: string, query: { seq: number; next_by_subj: string } | { last_by_subj: string }) =>
-    limited(
-      Effect.tryPromise({
-        try: (): Promise<StoredMsg | null> =>
-          replicated
-            ? // Leader-answered: consistent on a replicated stream (nats.js types list seq/last only).
-              jsm.streams.getMessage(stream, query as { last_by_subj: string })
-            : jsm.direct.getMessage(stream, query),
-        catch: (cause) => cause,
-      }),
+    call((): Promise<StoredMsg | null> =>
+      replicated
+        ? // Leader-answered: consistent on a replicated stream (nats.js types list seq/last only).
+          jsm.streams.getMessage(stream, query as { last_by_subj: string })
+        : jsm.direct.getMessage(stream, query),
     )
 
   const readLane = (lane: Priority, fromSeq: number, max: number) =>
@@ -156,24 +162,19 @@ export const openSession = Effect.fnUntraced(function* (
       const subject = subjectFor(settings, lane, recipient)
       const found: Array<StoredMsg> = []
       if (batched && max > 1) {
-        yield* limited(
-          Effect.tryPromise({
-            try: async () => {
-              const batch = await jsm.direct.getBatch(stream, {
-                seq: Math.max(1, fromSeq),
-                next_by_subj: subject,
-                batch: max,
-              })
-              try {
-                for await (const message of batch) found.push(message)
-              } catch (error) {
-                // nats.js ends a batch that found nothing (status 404) with an error.
-                if (!isNotFound(error)) throw error
-              }
-            },
-            catch: (cause) => cause,
-          }),
-        )
+        yield* call(async () => {
+          const batch = await jsm.direct.getBatch(stream, {
+            seq: Math.max(1, fromSeq),
+            next_by_subj: subject,
+            batch: max,
+          })
+          try {
+            for await (const message of batch) found.push(message)
+          } catch (error) {
+            // nats.js ends a batch that found nothing (status 404) with an error.
+            if (!isNotFound(error)) throw error
+          }
+        })
       } else {
         const message = yield* getOne(stream, { seq: Math.max(1, fromSeq), next_by_subj: subject })
         if (message) found.push(message)
@@ -186,16 +187,7 @@ export const openSession = Effect.fnUntraced(function* (
     })
 
   const deleteOne = (lane: Priority, seq: number) =>
-    limited(
-      Effect.tryPromise({
-        try: () => jsm.streams.deleteMessage(streamName(settings, lane), seq, false),
-        catch: (cause) => cause,
-      }),
-    ).pipe(
-      Effect.retry({
-        schedule: deleteRetry,
-        while: (cause) => apiCode(cause) === undefined && conn.isConnected(),
-      }),
+    retried(call(() => jsm.streams.deleteMessage(streamName(settings, lane), seq, false))).pipe(
       // An API error (already deleted, or removed by max age or overflow) means it is gone.
       Effect.catch((cause) => (apiCode(cause) === undefined ? Effect.fail(cause) : Effect.void)),
       Effect.ignore,
@@ -203,31 +195,20 @@ export const openSession = Effect.fnUntraced(function* (
 
   /** Removes every message of the lane's subject below `beforeSeq` (all acked or expired). */
   const purgeBefore = (lane: Priority, beforeSeq: number) =>
-    limited(
-      Effect.tryPromise({
-        try: () =>
-          jsm.streams.purge(streamName(settings, lane), {
-            filter: subjectFor(settings, lane, recipient),
-            seq: beforeSeq,
-          }),
-        catch: (cause) => cause,
-      }),
-    ).pipe(
-      Effect.retry({
-        schedule: deleteRetry,
-        while: (cause) => apiCode(cause) === undefined && conn.isConnected(),
-      }),
+    retried(
+      call(() =>
+        jsm.streams.purge(streamName(settings, lane), {
+          filter: subjectFor(settings, lane, recipient),
+          seq: beforeSeq,
+        }),
+      ),
     )
 
   const writeRecord = (record: SessionRecord) =>
-    limited(
-      Effect.tryPromise({
-        try: () =>
-          js.publish(sessionSubject(settings, recipient), JSON.stringify(record), {
-            expect: { streamName: sessionStreamName(settings) },
-            timeout,
-          }),
-        catch: (cause) => cause,
+    call(() =>
+      js.publish(sessionSubject(settings, recipient), JSON.stringify(record), {
+        expect: { streamName: sessionStreamName(settings) },
+        timeout,
       }),
     ).pipe(Effect.ignore)
 
@@ -304,8 +285,7 @@ export const openSession = Effect.fnUntraced(function* (
             discard: true,
           },
         )
-        if (recordWritten && !nc.isClosed())
-          yield* writeRecord({ state: "closed", session: id, sentUpTo: sentUpTo })
+        if (recordWritten && !nc.isClosed()) yield* writeRecord({ state: "closed", session: id, sentUpTo })
         yield* Deferred.succeed(ended, reason)
         return reason
       })
@@ -324,33 +304,27 @@ export const openSession = Effect.fnUntraced(function* (
     if (!isOlderThan(request)) return void msg.respond(JSON.stringify({ refused: true }))
     Effect.runFork(
       end("taken-over").pipe(
-        Effect.andThen(
-          Effect.sync(() => msg.respond(JSON.stringify({ released: true, sentUpTo: sentUpTo }))),
-        ),
+        Effect.andThen(Effect.sync(() => msg.respond(JSON.stringify({ released: true, sentUpTo })))),
       ),
     )
   }
 
   const prefixLength = settings.subjectPrefix.split(".").length
-  const subscription = yield* Effect.acquireRelease(
+  yield* Effect.acquireRelease(
     Effect.sync(() =>
-      nc.subscribe(
-        `${settings.subjectPrefix}.*.${subjectFor(settings, "normal", recipient).split(".").at(-1)}`,
-        {
-          callback: (error, msg) => {
-            if (error) return
-            const kind = msg.subject.split(".")[prefixLength]
-            if (kind === "ctl") return onControl(msg)
-            if ((priorities as ReadonlyArray<string | undefined>).includes(kind) && !ending)
-              Queue.offerUnsafe(events, { _tag: "Doorbell", lane: kind as Priority })
-          },
+      nc.subscribe(`${settings.subjectPrefix}.*.${subjectToken(recipient)}`, {
+        callback: (error, msg) => {
+          if (error) return
+          const kind = msg.subject.split(".")[prefixLength]
+          if (kind === "ctl") return onControl(msg)
+          if ((priorities as ReadonlyArray<string | undefined>).includes(kind) && !ending)
+            Queue.offerUnsafe(events, { _tag: "Doorbell", lane: kind as Priority })
         },
-      ),
+      }),
     ),
     (sub) => Effect.sync(() => sub.unsubscribe()),
   )
   yield* Effect.promise(() => nc.flush())
-  void subscription
 
   const apply = (decisions: ReadonlyArray<Decision<Stored>>): Effect.Effect<void> =>
     Effect.forEach(
@@ -382,12 +356,7 @@ export const openSession = Effect.fnUntraced(function* (
               deletes,
               purgeBefore(decision.lane, decision.beforeSeq).pipe(
                 Effect.match({
-                  onSuccess: () =>
-                    Queue.offerUnsafe(events, {
-                      _tag: "PurgeDone",
-                      lane: decision.lane,
-                      beforeSeq: decision.beforeSeq,
-                    }),
+                  onSuccess: () => Queue.offerUnsafe(events, { _tag: "PurgeDone", lane: decision.lane }),
                   onFailure: () => Queue.offerUnsafe(events, { _tag: "PurgeFailed", lane: decision.lane }),
                 }),
               ),
@@ -440,18 +409,13 @@ export const openSession = Effect.fnUntraced(function* (
       Effect.gen(function* () {
         pending[read.lane] = exhausted
           ? messages.length
-          : yield* limited(
-              Effect.tryPromise({
-                try: async () => {
-                  const subject = subjectFor(settings, read.lane, recipient)
-                  const info = await jsm.streams.info(streamName(settings, read.lane), {
-                    subjects_filter: subject,
-                  })
-                  return info.state.subjects?.[subject] ?? messages.length
-                },
-                catch: unavailable("cannot count the recipient's queue"),
-              }),
-            )
+          : yield* call(async () => {
+              const subject = subjectFor(settings, read.lane, recipient)
+              const info = await jsm.streams.info(streamName(settings, read.lane), {
+                subjects_filter: subject,
+              })
+              return info.state.subjects?.[subject] ?? messages.length
+            }).pipe(Effect.mapError(unavailable("cannot count the recipient's queue")))
       }),
     { concurrency: "unbounded", discard: true },
   )
@@ -521,5 +485,3 @@ export const askPresence = (conn: NatsConnectionShape, settings: QueueSettings, 
         () => false,
       ),
   )
-
-export { ApiCode }
