@@ -1,11 +1,11 @@
-// `npm run bench` (≈ 15 min on 2 cores) and `npm run bench -- --quick` (≈ 2 min smoke run):
+// `npm run bench` (≈ 14 min on 2 cores) and `npm run bench -- --quick` (≈ 5 min smoke run):
 // Holdover's throughput, reconnect replay, reconnect storms, idle connections, scaling,
-// compression on the wire and a 2× overload run, each
+// compression on the wire, a 2× overload run and a 10-minute memory soak, each
 // next to a raw baseline measured in the same run. The steps live in test/bench/; this entry
 // parses the arguments, makes sure the process may hold enough sockets, and runs them.
 //   --quick          smaller steps; writes test/bench/results/quick.* instead of latest.*
 //   --only=a,b       only these steps: throughput, natsbench, delivery, replay, idle, scaling,
-//                    compression, overload, durability, storm
+//                    compression, overload, durability, storm, soak
 //   --cpu-prof=DIR   gateways write V8 CPU profiles to DIR when they stop (open them in Chrome DevTools)
 import { spawnSync } from "node:child_process"
 import { dirname, join, resolve } from "node:path"

@@ -1,8 +1,8 @@
 // The benchmark run (`npm run bench`, `npm run bench -- --quick`): starts a nats-server of its own
-// and gateway processes on loopback, runs the eight steps in order — throughput, end-to-end
+// and gateway processes on loopback, runs the steps in order — throughput, nats bench, end-to-end
 // delivery, reconnect replay, idle connections, cost-per-message scaling, wire compression,
-// overload, reconnect storms — each next to its raw baseline, prints a progress line per step,
-// and writes the results file, the markdown table and the chart. A step that fails is reported
+// overload, durability, reconnect storms, the memory soak — each next to its raw baseline —
+// prints a progress line per step, and writes the results file, the markdown table and the chart. A step that fails is reported
 // and the run goes on; a step that would start after the time budget is skipped and noted.
 // Everything it starts is stopped at the end (and killed if the process exits early).
 import { spawnSync } from "node:child_process"
@@ -21,6 +21,7 @@ import { RawJetStream } from "./RawJetStream.ts"
 import { replay } from "./Replay.ts"
 import { markdownTable, orderFigures, writeResults, type Results } from "./Report.ts"
 import { scaling } from "./Scaling.ts"
+import { soak } from "./Soak.ts"
 import { round } from "./Stats.ts"
 import { storm } from "./Storm.ts"
 import { throughput } from "./Throughput.ts"
@@ -55,6 +56,8 @@ const steps: ReadonlyArray<Step> = [
   { name: "durability", run: (h, ctx) => durability(h, ctx) },
   // Last: the one with a hard time limit, and the heaviest residue for JetStream.
   { name: "storm", run: (h, ctx) => storm(h, ctx) },
+  // Ten minutes on a gateway of its own: memory after 50 000 sessions and steady traffic.
+  { name: "soak", run: (h, ctx) => soak(h, ctx) },
 ]
 
 /** The commit under test, and whether apps/ or libs/ differ from it (others may be editing). */
@@ -77,7 +80,7 @@ const purgeHoldover = async (harness: Harness): Promise<void> => {
 
 export const runBench = async (options: BenchOptions): Promise<Results> => {
   const started = Date.now()
-  const budgetMs = options.quick ? 150_000 : 14 * 60_000
+  const budgetMs = options.quick ? 240_000 : 20 * 60_000
   const loadStart = loadavg()
   const versionStart = sourceVersion()
   const notes: Array<string> = []

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto"
 import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
 import { RecipientQueue, type Delivery, type RecipientSession, type SessionEnd } from "@holdover/queue"
-import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schema } from "effect"
+import { Cause, Deferred, Effect, Exit, Queue, Schema } from "effect"
 import type { WebSocket } from "ws"
 import { fromSchemaError, nodeOverloaded, toErrorBody, type AnyError } from "./ApiError.ts"
 import { Auth, AuthError, mayPublishTo, type Principal } from "./Auth.ts"
@@ -60,10 +60,17 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
 
   metrics.connections.inc()
   const socketClosed = yield* Deferred.make<number>()
+  // How a served session ends: the first of the client closing, the session ending, the token
+  // expiring, or a fiber of the connection (frames, heartbeats, deliveries) ending it. Settled by
+  // whoever comes first — no racing fibers kept per connection.
+  const outcome = yield* Deferred.make<Closed, unknown>()
+  const settle = <E>(effect: Effect.Effect<Closed, E>) =>
+    Effect.flatMap(Effect.exit(effect), (exit) => Deferred.done(outcome, exit))
   const inbox = yield* Queue.bounded<string>(1024)
   ws.on("error", () => undefined)
   ws.on("close", (code) => {
     Deferred.doneUnsafe(socketClosed, Exit.succeed(code))
+    Deferred.doneUnsafe(outcome, Exit.succeed(new Closed({ code, reason: "closed by the client" })))
   })
   ws.on("message", (data, isBinary) => {
     if (isBinary) return void Queue.offerUnsafe(inbox, "\u0000binary")
@@ -186,24 +193,13 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
         maxInFlight: session.maxInFlight,
         heartbeatMs: config.heartbeatMs,
       })
-      const deliveries = yield* Effect.forkScoped(deliver(session))
-      const heartbeat = yield* Effect.forkScoped(heartbeats)
-      const frames = yield* Effect.forkScoped(handleFrames(principal, session))
-      const expiry = Math.max(0, principal.exp * 1000 - Date.now())
-      const outcome = yield* Effect.raceAllFirst([
-        Deferred.await(socketClosed).pipe(
-          Effect.map((code) => new Closed({ code, reason: "closed by the client" })),
-        ),
-        Effect.map(session.ended, closedBySession),
-        Effect.sleep(expiry).pipe(
-          Effect.as(new Closed({ code: CloseCode.Unauthenticated, reason: "token expired" })),
-        ),
-        Fiber.join(frames),
-        Fiber.join(heartbeat),
-        // Deliveries stop as the session ends: how it ended decides the code, not which came first.
-        Fiber.join(deliveries).pipe(Effect.andThen(session.ended), Effect.map(closedBySession)),
-      ])
-      return yield* outcome
+      // Deliveries stop only once the session has ended: how it ended decides the code.
+      yield* Effect.forkScoped(
+        settle(deliver(session).pipe(Effect.andThen(session.ended), Effect.map(closedBySession))),
+      )
+      yield* Effect.forkScoped(settle(heartbeats(principal.exp * 1000)))
+      yield* Effect.forkScoped(settle(handleFrames(principal, session)))
+      return yield* yield* Deferred.await(outcome)
     })
 
   const deliver = (session: RecipientSession) =>
@@ -233,19 +229,26 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
 
   let lastPong = Date.now()
   ws.on("pong", () => (lastPong = Date.now()))
-  const heartbeats = Effect.gen(function* () {
-    // The clock starts with the session: time spent waiting for admission is not silence.
-    lastPong = Date.now()
-    for (;;) {
-      yield* Effect.sleep(config.heartbeatMs)
-      countWireBytes()
-      if (Date.now() - lastPong > config.heartbeatMs * 2) {
-        ws.terminate()
-        return new Closed({ code: 1006, reason: "no pong from peer" })
+  /** Pings every heartbeatMs, ends a silent peer, and ends the session when the token expires. */
+  const heartbeats = (expiresAt: number) =>
+    Effect.gen(function* () {
+      // The clock starts with the session: time spent waiting for admission is not silence.
+      lastPong = Date.now()
+      let beatAt = lastPong + config.heartbeatMs
+      for (;;) {
+        yield* Effect.sleep(Math.max(0, Math.min(beatAt, expiresAt) - Date.now()))
+        if (Date.now() >= expiresAt)
+          return new Closed({ code: CloseCode.Unauthenticated, reason: "token expired" })
+        if (Date.now() < beatAt) continue
+        beatAt = Date.now() + config.heartbeatMs
+        countWireBytes()
+        if (Date.now() - lastPong > config.heartbeatMs * 2) {
+          ws.terminate()
+          return new Closed({ code: 1006, reason: "no pong from peer" })
+        }
+        ws.ping()
       }
-      ws.ping()
-    }
-  })
+    })
 
   const handleFrames = (principal: Principal, session: RecipientSession) =>
     Effect.gen(function* () {

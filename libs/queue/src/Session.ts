@@ -29,7 +29,18 @@ import { randomUUID } from "node:crypto"
 import { priorities, type Priority } from "@holdover/protocol"
 import type { StoredMsg } from "@nats-io/jetstream"
 import type { Msg } from "@nats-io/transport-node"
-import { Clock, Deferred, Effect, FiberSet, Queue, Schedule, Semaphore, Stream, type Scope } from "effect"
+import {
+  Clock,
+  Deferred,
+  Effect,
+  Exit,
+  FiberSet,
+  Queue,
+  Schedule,
+  Semaphore,
+  Stream,
+  type Scope,
+} from "effect"
 import { Drain, type Decision, type DrainEvent } from "./Drain.ts"
 import { decodeStored, type Delivery } from "./Envelope.ts"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
@@ -255,7 +266,9 @@ export const openSession = Effect.fnUntraced(function* (
     redeliveredUpTo,
   })
   const events = yield* Queue.unbounded<DrainEvent<Stored>>()
-  const output = yield* Queue.unbounded<Delivery>()
+  // `undefined` is put behind the last delivery once the session has ended: a waiting `next` learns
+  // of the end from the queue itself (no racing fiber per idle session).
+  const output = yield* Queue.unbounded<Delivery | undefined>()
   const ended = yield* Deferred.make<SessionEnd>()
   const work = yield* FiberSet.make()
   const deletes = yield* FiberSet.make()
@@ -286,7 +299,10 @@ export const openSession = Effect.fnUntraced(function* (
           },
         )
         if (recordWritten && !nc.isClosed()) yield* writeRecord({ state: "closed", session: id, sentUpTo })
-        yield* Deferred.succeed(ended, reason)
+        yield* Effect.sync(() => {
+          Deferred.doneUnsafe(ended, Exit.succeed(reason))
+          Queue.offerUnsafe(output, undefined)
+        })
         return reason
       })
     })
@@ -442,16 +458,14 @@ export const openSession = Effect.fnUntraced(function* (
   const next: Effect.Effect<Delivery | undefined> = Effect.suspend(() =>
     ending
       ? Effect.as(Deferred.await(ended), undefined)
-      : Effect.raceFirst(
-          Queue.take(output).pipe(
-            Effect.tap((delivery) =>
-              Effect.sync(
-                () => (sentUpTo[delivery.priority] = Math.max(sentUpTo[delivery.priority], delivery.seq)),
-              ),
-            ),
-          ),
-          Deferred.await(ended).pipe(Effect.as(undefined)),
-        ),
+      : Effect.map(Queue.take(output), (delivery) => {
+          if (delivery === undefined) {
+            Queue.offerUnsafe(output, undefined) // for whoever asks next
+            return undefined
+          }
+          sentUpTo[delivery.priority] = Math.max(sentUpTo[delivery.priority], delivery.seq)
+          return delivery
+        }),
   )
   return {
     id,
