@@ -29,15 +29,22 @@ export const token = (
 
 export const nats = (): Promise<RunningNats> => startNats(inject("natsLauncher"))
 
-export const gateway = (server: RunningNats, env: Record<string, string> = {}): Promise<RunningGateway> =>
-  startGateway({
-    HOLDOVER_NATS_URL: server.url,
-    HOLDOVER_JWT_SECRET: secret,
-    HOLDOVER_ALLOWED_ORIGINS: "http://allowed.example",
-    HOLDOVER_LOG_LEVEL: "Info",
-    HOLDOVER_HEARTBEAT: "5s",
-    ...env,
-  })
+export const gateway = (
+  server: RunningNats,
+  env: Record<string, string> = {},
+  options: Parameters<typeof startGateway>[1] = {},
+): Promise<RunningGateway> =>
+  startGateway(
+    {
+      HOLDOVER_NATS_URL: server.url,
+      HOLDOVER_JWT_SECRET: secret,
+      HOLDOVER_ALLOWED_ORIGINS: "http://allowed.example",
+      HOLDOVER_LOG_LEVEL: "Info",
+      HOLDOVER_HEARTBEAT: "5s",
+      ...env,
+    },
+    options,
+  )
 
 export const http = async (
   base: string,

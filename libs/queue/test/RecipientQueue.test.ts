@@ -2,7 +2,7 @@ import { expect, layer } from "@effect/vitest"
 import { priorities } from "@holdover/protocol"
 import { featuresOf, NatsConnection, QueueConfig, RecipientQueue, streamName } from "@holdover/queue"
 import { Effect, Exit, Fiber, Layer } from "effect"
-import { eventually, queueLayer, take, TestNats, unique } from "./support.ts"
+import { eventually, queueLayer, take, TestNats, unique, waitUntil } from "./support.ts"
 
 const consumersOf = Effect.gen(function* () {
   const { jsm } = yield* NatsConnection
@@ -135,10 +135,16 @@ layer(queueLayer().pipe(Layer.provideMerge(TestNats.layer)), {
         Effect.gen(function* () {
           const queue = yield* RecipientQueue
           const dave = unique("dave")
-          yield* queue.enqueue(dave, "short-1", { ttlMs: 150 })
+          const short = [
+            yield* queue.enqueue(dave, "short-1", { ttlMs: 150 }),
+            yield* queue.enqueue(dave, "short-2", { ttlMs: 150, priority: "critical" }),
+          ].flatMap((result) => (result._tag === "Queued" ? [result.expiresAt] : []))
           yield* queue.enqueue(dave, "long", { ttlMs: 60_000 })
-          yield* queue.enqueue(dave, "short-2", { ttlMs: 150, priority: "critical" })
-          yield* Effect.sleep("250 millis") // the short TTLs pass while the recipient is offline
+          expect(short).toHaveLength(2)
+          // The short TTLs pass while the recipient is offline.
+          yield* Effect.promise(() =>
+            waitUntil("the short TTLs have passed", () => short.every((at) => Date.now() > Date.parse(at))),
+          )
           const { got, expired } = yield* Effect.scoped(
             Effect.gen(function* () {
               const session = yield* queue.openSession(dave)

@@ -66,7 +66,9 @@ layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
       const marker = `${namespace}_LOW`
       const markerAdvisory = `$JS.EVENT.ADVISORY.STREAM.UPDATED.${marker}`
       yield* Effect.promise(() => first.conn.jsm.streams.update(marker, { description: "marker" }))
-      yield* Effect.promise(() => waitUntil("the marker's advisory arrives", () => updates.includes(markerAdvisory)))
+      yield* Effect.promise(() =>
+        waitUntil("the marker's advisory arrives", () => updates.includes(markerAdvisory)),
+      )
       advisories.unsubscribe()
       expect(updates).toEqual([markerAdvisory])
     }),
