@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs"
 import { priorities } from "@holdover/protocol"
 import { describe, expect, it } from "vitest"
-import { environmentVariables, variables } from "../src/Environment.ts"
+import { environmentVariables, variables } from "@holdover/gateway"
 
 const docs = readFileSync(new URL("../../../docs/configuration.md", import.meta.url), "utf8")
 

@@ -8,7 +8,8 @@
 // (readiness, 503s), `statusChanges` lets sessions resume.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection as Nc } from "@nats-io/transport-node"
-import { Config, Context, Effect, Layer, PubSub, Schedule, Stream } from "effect"
+import type { Config } from "effect"
+import { Context, Effect, Layer, PubSub, Schedule, Stream } from "effect"
 import { natsUrlVariable } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
 import { readVariable, type InvalidConfig } from "./Variables.ts"

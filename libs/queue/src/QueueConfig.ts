@@ -3,7 +3,8 @@
 // tests; `QueueConfig.layerConfig` reads the contract's HOLDOVER_* variables, and a bad value
 // fails start-up with an InvalidConfig error naming the variable and what it expected.
 import { priorities, type Priority } from "@holdover/protocol"
-import { Config, Context, Effect, Layer } from "effect"
+import type { Config } from "effect"
+import { Context, Effect, Layer } from "effect"
 import {
   oneOf,
   parseDuration,

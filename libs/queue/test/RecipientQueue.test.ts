@@ -304,7 +304,7 @@ layer(queueLayer().pipe(Layer.provideMerge(TestNats.layer)), {
             expect(yield* consumersOf).toBe(0)
             // …and stays without one: an idle session makes no JetStream API calls at all.
             const calls: Array<string> = []
-            const api = nc.subscribe("$JS.API.>", { callback: (_error, msg) => calls.push(msg.subject) })
+            const api = nc.subscribe("$JS.API.>", { callback: (_error, msg) => void calls.push(msg.subject) })
             yield* Effect.promise(() => nc.flush())
             yield* TestClock.adjust("1 hour") // every timer the session holds falls due
             // A marker through the same session: live-2 is read and delivered after whatever the hour set off.
