@@ -1,6 +1,9 @@
 // The HTTP side of a gateway node (PROTOCOL.md "HTTP"): producer calls, queue inspection and
 // purge, health, readiness, metrics, the OpenAPI document and, in development, the demo page.
-// Each request runs as an Effect; every failure is answered with the contract's error body.
+// The routes are one table (methods, path pattern, scope, handler): a path no route matches is
+// 404, a method none of its routes takes is 405 with `Allow`. Producer routes hand their body to
+// the Publisher. Each request runs as an Effect; every failure is answered with the contract's
+// error body.
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { RecipientQueue, type QueueError } from "@holdover/queue"
 import { Context, Effect } from "effect"

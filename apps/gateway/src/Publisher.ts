@@ -4,7 +4,9 @@
 // limit, the message schema, `holdover_to`, the enqueue — the result body, and the metrics of
 // every message it is handed: enqueued (not for a duplicate), dropped, rejected by code, shed
 // (this node saturated, or the queue refusing with Overloaded). The transports only read their
-// input and write the answer. Stateless: a layer over the queue, limits, state and metrics.
+// input and write the answer; what fails before a message reaches it (no or a bad token, an
+// unreadable body, a malformed frame) is theirs and not counted here. Stateless: a layer over
+// the queue, limits, state and metrics.
 import { BatchRequest, MessageRequest, type ErrorBody, type SendResult } from "@holdover/protocol"
 import { RecipientQueue, type EnqueueResult } from "@holdover/queue"
 import { Context, Effect, Layer, Schema } from "effect"
@@ -44,7 +46,7 @@ const decodeBatch = Schema.decodeUnknownExit(BatchRequest)
 /** Recipients of one batch whose messages are published at once (each recipient's in order). */
 const batchConcurrency = 32
 
-export const resultBody = (result: EnqueueResult): SendResult =>
+const resultBody = (result: EnqueueResult): SendResult =>
   result._tag === "Queued"
     ? { id: result.id, status: "queued", priority: result.priority, expiresAt: result.expiresAt }
     : { id: result.id, status: "dropped", reason: "QUEUE_FULL" }
