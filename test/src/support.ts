@@ -1,15 +1,15 @@
 // Support for the SDK's end-to-end tests: a real nats-server per test file, real gateway
 // processes, tokens, the producer's HTTP calls, a client that records what its handler saw and
 // which events it emitted, and the checks every scenario makes on what was received.
-import { randomBytes } from "node:crypto"
 import {
-  startGateway,
   startNats,
+  testGateway,
+  testToken as token,
   type RunningGateway,
   type RunningNats,
   waitUntil as waitFor,
 } from "@holdover/local-nats"
-import { mintToken, type Priority, type TokenOptions } from "@holdover/protocol"
+import type { Priority } from "@holdover/protocol"
 import {
   createClient,
   type ClientEvents,
@@ -20,33 +20,15 @@ import {
 import { inject } from "vitest"
 import WebSocket from "ws"
 
-export const secret = randomBytes(24).toString("base64url")
+export { testSecret as secret, testToken as token, unique } from "@holdover/local-nats"
 export const priorities: ReadonlyArray<Priority> = ["critical", "high", "normal", "low"]
-
-let counter = 0
-/** A recipient id no other test (or earlier run against the same server) uses. */
-export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`
-
-export const token = (
-  sub: string,
-  scopes: TokenOptions["scopes"] = ["receive", "publish", "admin"],
-  extra: Partial<TokenOptions> = {},
-) => mintToken(secret, { sub, scopes, ...extra })
 
 export const nats = (): Promise<RunningNats> => startNats(inject("natsLauncher"))
 
 export const gateway = (server: RunningNats, env: Record<string, string> = {}): Promise<RunningGateway> =>
-  startGateway(
-    {
-      HOLDOVER_NATS_URL: server.url,
-      HOLDOVER_JWT_SECRET: secret,
-      HOLDOVER_LOG_LEVEL: "Info",
-      ...env,
-    },
-    { timeoutMs: 60_000 },
-  )
+  testGateway(server, env, { timeoutMs: 60_000 })
 
-/** Polls until `condition` holds; fails with `description` after `timeoutMs`. */
+/** Polls until `condition` holds; fails with `description` after `timeoutMs` (20 s: browsers and clients are slow to start). */
 export const waitUntil = (
   description: string,
   condition: () => boolean | Promise<boolean>,

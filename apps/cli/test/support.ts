@@ -2,17 +2,19 @@
 // `holdover` itself run as a real process (node bin/holdover.js) with a clean environment,
 // its stdout, stderr and exit code captured.
 import { spawn } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { fileURLToPath } from "node:url"
-import { startGateway, startNats, type RunningGateway, type RunningNats } from "@holdover/local-nats"
+import {
+  startNats,
+  testGateway,
+  testSecret as secret,
+  type RunningGateway,
+  type RunningNats,
+} from "@holdover/local-nats"
 import { inject } from "vitest"
 
-export const secret = randomBytes(24).toString("base64url")
+export { testSecret as secret, unique } from "@holdover/local-nats"
 
 const bin = fileURLToPath(new URL("../bin/holdover.js", import.meta.url))
-
-let counter = 0
-export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`
 
 export interface Stack {
   readonly nats: RunningNats
@@ -22,12 +24,7 @@ export interface Stack {
 
 export const startStack = async (env: Record<string, string> = {}): Promise<Stack> => {
   const nats = await startNats(inject("natsLauncher"))
-  const gateway = await startGateway({
-    HOLDOVER_NATS_URL: nats.url,
-    HOLDOVER_JWT_SECRET: secret,
-    HOLDOVER_LOG_LEVEL: "Info",
-    ...env,
-  })
+  const gateway = await testGateway(nats, env)
   return {
     nats,
     gateway,

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { against, holdover, secret, startStack, type Stack } from "./support.ts"
 
@@ -18,8 +19,8 @@ describe("holdover token", () => {
       "admin",
       "--ttl",
       "1h",
-      "--secret",
-      secret,
+      // `--secret=…`: a random secret may start with "-", which `--secret <value>` reads as a flag.
+      `--secret=${secret}`,
     ])
     expect(minted.code).toBe(0)
     const token = minted.stdout.trim()
@@ -71,6 +72,15 @@ describe("holdover token", () => {
     expect(run.stderr).toContain("--ttl")
     expect(run.stderr).toContain("a duration such as 500ms, 30s, 10m, 24h or 7d")
     expect(run.stdout).toBe("")
+  })
+
+  it("takes a secret that starts with a dash as --secret=…", async () => {
+    const dashed = `-${secret}`
+    const minted = await holdover(["token", "--sub", "ops", "--scope", "admin", `--secret=${dashed}`])
+    expect(minted.code).toBe(0)
+    const [header, claims, signature] = minted.stdout.trim().split(".")
+    const expected = createHmac("sha256", dashed).update(`${header}.${claims}`).digest("base64url")
+    expect(signature).toBe(expected)
   })
 
   it("exits 2 on an unknown scope and without a secret", async () => {

@@ -9,13 +9,12 @@ import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
 import { RecipientQueue, type Delivery, type RecipientSession, type SessionEnd } from "@holdover/queue"
 import { Cause, Deferred, Effect, Exit, Queue, Schema } from "effect"
 import type { WebSocket } from "ws"
-import { fromSchemaError, nodeOverloaded, toErrorBody, type AnyError } from "./ApiError.ts"
-import { Auth, AuthError, mayPublishTo, type Principal } from "./Auth.ts"
+import { fromSchemaError, toErrorBody, type AnyError } from "./ApiError.ts"
+import { Auth, AuthError, type Principal } from "./Auth.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
-import { GatewayState } from "./GatewayState.ts"
-import { resultBody } from "./HttpApi.ts"
 import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
+import { Publisher } from "./Publisher.ts"
 
 export class Closed extends Schema.TaggedError<Closed>()("Closed", {
   code: Schema.Number,
@@ -48,7 +47,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   const queue = yield* RecipientQueue
   const metrics = yield* Metrics
   const limits = yield* Limits
-  const state = yield* GatewayState
+  const publisher = yield* Publisher
   const connectionId = randomUUID()
   const connectedAt = Date.now()
   let wireBytesCounted = 0
@@ -315,36 +314,19 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
         case "ack":
           break // applied above
         case "send": {
-          const ref = frame.ref
+          const { type: _, ref, ...message } = frame
           const result = yield* Effect.exit(
-            Effect.gen(function* () {
-              if (state.isOverloaded()) {
-                metrics.shed.inc()
-                return yield* Effect.fail(nodeOverloaded)
-              }
-              yield* mayPublishTo(principal, frame.to)
-              yield* limits.publish(principal.sub, 1)
-              return yield* queue.enqueue(frame.to, frame.payload, {
-                priority: frame.priority,
-                ttlMs: frame.ttlMs,
-                id: frame.id,
-                producer: principal.sub,
-              })
-            }),
+            publisher.shed.pipe(Effect.andThen(publisher.publish(principal, message))),
           )
-          if (Exit.isSuccess(result)) {
-            const body = resultBody(result.value)
-            if (result.value._tag === "Queued") metrics.enqueued.inc({ priority: result.value.priority })
+          if (Exit.isSuccess(result))
             yield* send({
               type: "sent",
               ...(ref === undefined ? {} : { ref }),
-              id: body.id,
-              status: body.status,
+              id: result.value.id,
+              status: result.value.status,
             })
-          } else {
-            const error = Cause.squash(result.cause) as AnyError
-            const body = toErrorBody(error)
-            metrics.rejected.inc({ code: body.code })
+          else {
+            const body = toErrorBody(Cause.squash(result.cause) as AnyError)
             yield* send({
               type: "error",
               code: body.code,

@@ -1,41 +1,19 @@
 // Every environment variable a gateway node reads (PROTOCOL.md "Running a node and
-// configuration"). Deployment manifests are checked against this list.
-import { priorities } from "@holdover/protocol"
+// configuration"), derived from the two tables they are read from: @holdover/queue's
+// (QueueConfig.ts, HOLDOVER_NATS_URL included) and the node's own (GatewayConfig.ts).
+// Deployment manifests and docs/configuration.md are checked against this list.
+import { allQueueVariables, type Variable } from "@holdover/queue"
+import { gatewayVariables } from "./GatewayConfig.ts"
 
-const perPriority = priorities.flatMap((priority) => {
-  const P = priority.toUpperCase()
-  return [`HOLDOVER_${P}_MAX_AGE`, `HOLDOVER_${P}_CAPACITY`, `HOLDOVER_${P}_OVERFLOW`]
-})
+export const variables: ReadonlyArray<Variable<unknown>> = [
+  ...allQueueVariables,
+  ...Object.values(gatewayVariables),
+]
 
-export const environmentVariables = [
-  "HOLDOVER_NATS_URL",
-  "HOLDOVER_PORT",
-  "HOLDOVER_JWT_SECRET",
-  "HOLDOVER_JWKS",
-  "HOLDOVER_ALLOWED_ORIGINS",
-  "HOLDOVER_MAX_MESSAGE_BYTES",
-  "HOLDOVER_MAX_FRAME_BYTES",
-  "HOLDOVER_MAX_IN_FLIGHT",
-  "HOLDOVER_STREAM_REPLICAS",
-  "HOLDOVER_LOG_LEVEL",
-  "HOLDOVER_DRAIN_TIMEOUT",
-  "HOLDOVER_HEARTBEAT",
-  "HOLDOVER_DEMO",
-  "HOLDOVER_WS_COMPRESSION",
-  "HOLDOVER_WS_COMPRESSION_THRESHOLD",
-  "HOLDOVER_PUBLISH_RATE",
-  "HOLDOVER_PUBLISH_BURST",
-  "HOLDOVER_WS_FRAME_RATE",
-  "HOLDOVER_WS_FRAME_BURST",
-  "HOLDOVER_SESSION_ADMISSION_RATE",
-  "HOLDOVER_SESSION_ADMISSION_QUEUE",
-  "HOLDOVER_SLOW_PUBLISH",
-  "HOLDOVER_PUBLISH_TIMEOUT",
-  "HOLDOVER_MAX_PENDING_PUBLISHES",
-  ...perPriority,
-] as const
-
-export type EnvironmentVariable = (typeof environmentVariables)[number]
+export const environmentVariables: ReadonlyArray<string> = variables.map((variable) => variable.name)
 
 /** A node cannot start without at least one way to verify tokens. */
-export const requiredOneOf: ReadonlyArray<EnvironmentVariable> = ["HOLDOVER_JWT_SECRET", "HOLDOVER_JWKS"]
+export const requiredOneOf: ReadonlyArray<string> = [
+  gatewayVariables.jwtSecret.name,
+  gatewayVariables.jwks.name,
+]

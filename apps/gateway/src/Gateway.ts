@@ -1,4 +1,4 @@
-// The whole gateway node as one layer: server, HTTP API, auth, metrics, state and the queue,
+// The whole gateway node as one layer: server, HTTP API, publisher, auth, metrics, state and the queue,
 // over a NATS connection and configuration supplied by the caller (environment in main.ts,
 // explicit settings in tests).
 import type { NatsConnection, QueueConfig } from "@holdover/queue"
@@ -11,6 +11,7 @@ import { GatewayServer } from "./GatewayServer.ts"
 import { GatewayState } from "./GatewayState.ts"
 import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
+import { Publisher } from "./Publisher.ts"
 
 export const gatewayLayer = <E1, E2, E3>(
   gatewayConfig: Layer.Layer<GatewayConfig, E1>,
@@ -18,7 +19,11 @@ export const gatewayLayer = <E1, E2, E3>(
   nats: Layer.Layer<NatsConnection, E3>,
 ) =>
   GatewayServer.layer.pipe(
-    Layer.provide(Layer.mergeAll(Auth.layer, DemoPage.layer, Limits.layer, GatewayState.layer)),
+    Layer.provide(
+      Publisher.layer.pipe(
+        Layer.provideMerge(Layer.mergeAll(Auth.layer, DemoPage.layer, Limits.layer, GatewayState.layer)),
+      ),
+    ),
     Layer.provideMerge(Metrics.layer),
     Layer.provideMerge(RecipientQueue.layer),
     Layer.provideMerge(Layer.mergeAll(gatewayConfig, queueConfig)),

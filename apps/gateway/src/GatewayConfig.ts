@@ -1,8 +1,17 @@
-// Settings of one gateway node, read from the contract's HOLDOVER_* variables at start-up.
-// A bad value stops start-up with InvalidConfig naming the variable and what it expected
-// (the queue's own variables are read by @holdover/queue's QueueConfig.layerConfig).
-import { InvalidConfig, parseDuration } from "@holdover/queue"
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+// Settings of one gateway node and the table of the HOLDOVER_* variables they are read from at
+// start-up (the queue's own variables are @holdover/queue's, read by QueueConfig.layerConfig;
+// Environment.ts lists both). A bad value stops start-up with InvalidConfig naming the variable
+// and what it expected.
+import {
+  intIn,
+  InvalidConfig,
+  onOff,
+  parseDuration,
+  rawVariable,
+  readVariables,
+  variable,
+} from "@holdover/queue"
+import { Context, Effect, Layer, Redacted } from "effect"
 
 export type LogLevel = "Trace" | "Debug" | "Info" | "Warn" | "Error"
 
@@ -66,140 +75,203 @@ export const defaultGatewaySettings: GatewaySettings = {
   shedEventLoopDelayMs: 200,
 }
 
-const raw = (name: string) => Config.option(Config.String(name)).pipe(Effect.map(Option.getOrUndefined))
-
-const parsed = <A>(name: string, expected: string, parse: (value: string) => A | undefined, fallback: A) =>
-  Effect.gen(function* () {
-    const value = yield* raw(name)
-    if (value === undefined) return fallback
-    const result = parse(value.trim())
-    if (result === undefined) return yield* new InvalidConfig({ variable: name, expected, got: value })
-    return result
-  })
-
-const intIn = (min: number, max: number) => (value: string) =>
-  /^\d+$/.test(value) && Number(value) >= min && Number(value) <= max ? Number(value) : undefined
-
 const logLevels: ReadonlyArray<LogLevel> = ["Trace", "Debug", "Info", "Warn", "Error"]
+const d = defaultGatewaySettings
+
+/** The node's variables, in the order they are read; each one's key is its GatewaySettings field. */
+export const gatewayVariables = {
+  jwtSecret: variable<Redacted.Redacted<string> | undefined>({
+    name: "HOLDOVER_JWT_SECRET",
+    expected: "at least 16 characters",
+    parse: (raw) => (raw.length >= 16 ? Redacted.make(raw) : undefined),
+    default: undefined,
+    shown: "—",
+    meaning: "shared secret (≥ 16 characters) for HS256 tokens",
+    secret: true,
+    verbatim: true,
+  }),
+  jwks: variable<string | undefined>({
+    name: "HOLDOVER_JWKS",
+    expected: "a JWKS file path or http(s) URL",
+    parse: (raw) => (raw.length > 0 ? raw : undefined),
+    default: undefined,
+    shown: "—",
+    meaning: "a JWKS file path or `https://` URL for RS256/ES256 tokens. One of the two is required",
+    verbatim: true,
+  }),
+  port: variable({
+    name: "HOLDOVER_PORT",
+    expected: "a port number 0-65535",
+    parse: intIn(0, 65_535),
+    default: d.port,
+    shown: String(d.port),
+    meaning: "HTTP and WebSocket port (`0` picks a free one)",
+  }),
+  host: variable({
+    name: "HOLDOVER_HOST",
+    expected: "an IP address or host name to listen on, such as 0.0.0.0, 127.0.0.1 or ::",
+    parse: (raw) => (/^[A-Za-z0-9.:[\]-]+$/.test(raw) ? raw.replace(/^\[(.*)\]$/, "$1") : undefined),
+    default: d.host,
+    shown: d.host,
+    meaning: "address to listen on (`127.0.0.1` for this machine only, `::` for IPv6 too)",
+  }),
+  allowedOrigins: variable<ReadonlyArray<string>>({
+    name: "HOLDOVER_ALLOWED_ORIGINS",
+    expected: "origins, comma-separated",
+    parse: (raw) =>
+      raw
+        .split(",")
+        .map((origin) => origin.trim().replace(/\/$/, ""))
+        .filter((origin) => origin.length > 0),
+    default: d.allowedOrigins,
+    shown: "none",
+    meaning:
+      "browser origins allowed to open a WebSocket, comma-separated; `*` allows any. Requests without `Origin` (servers, CLIs) are always allowed",
+  }),
+  maxFrameBytes: variable({
+    name: "HOLDOVER_MAX_FRAME_BYTES",
+    expected: "a size in bytes (1024 or more)",
+    parse: intIn(1024, 64 * 1024 * 1024),
+    default: d.maxFrameBytes,
+    shown: String(d.maxFrameBytes),
+    meaning: "largest WebSocket frame a client may send; larger closes with 1009",
+  }),
+  heartbeatMs: variable({
+    name: "HOLDOVER_HEARTBEAT",
+    expected: "a duration such as 25s",
+    parse: parseDuration,
+    default: d.heartbeatMs,
+    shown: "25s",
+    meaning:
+      "WebSocket ping interval (`heartbeatMs` in the welcome frame); a peer silent for two intervals is dropped",
+  }),
+  drainTimeoutMs: variable({
+    name: "HOLDOVER_DRAIN_TIMEOUT",
+    expected: "a duration such as 10s",
+    parse: parseDuration,
+    default: d.drainTimeoutMs,
+    shown: "10s",
+    meaning: "how long a SIGTERM drain may take before open sockets are terminated",
+  }),
+  logLevel: variable({
+    name: "HOLDOVER_LOG_LEVEL",
+    expected: logLevels.join(", "),
+    parse: (raw) => logLevels.find((level) => level.toLowerCase() === raw.toLowerCase()),
+    default: d.logLevel,
+    shown: d.logLevel,
+    meaning:
+      "`Trace`, `Debug`, `Info`, `Warn`, `Error`. `Debug` traces every message: `message stored` (id, recipient, priority, stream, seq, duplicate), `message sent` (id, seq, session, redelivered) and `messages acked` (ids, session) — grep a message id across nodes to follow it",
+  }),
+  demo: variable({
+    name: "HOLDOVER_DEMO",
+    expected: "on or off",
+    parse: onOff,
+    default: d.demo,
+    shown: "off",
+    meaning: "serve the demo page at `/demo` (`npm start` turns it on)",
+  }),
+  compression: variable({
+    name: "HOLDOVER_WS_COMPRESSION",
+    expected: "on or off",
+    parse: onOff,
+    default: d.compression,
+    shown: "on",
+    meaning:
+      "permessage-deflate for clients that offer it (no context takeover, 2 KiB window: little memory per connection)",
+  }),
+  compressionThreshold: variable({
+    name: "HOLDOVER_WS_COMPRESSION_THRESHOLD",
+    expected: "a size in bytes",
+    parse: intIn(0, 64 * 1024 * 1024),
+    default: d.compressionThreshold,
+    shown: String(d.compressionThreshold),
+    meaning: "frames smaller than this many bytes go uncompressed",
+  }),
+  publishRate: variable({
+    name: "HOLDOVER_PUBLISH_RATE",
+    expected: "messages per second (a positive integer)",
+    parse: intIn(1, 10_000_000),
+    default: d.publishRate,
+    shown: String(d.publishRate),
+    meaning:
+      "messages per second per producer (`sub`), HTTP and `send` frames together, per node; over it: `429 RATE_LIMITED` with `Retry-After`",
+  }),
+  publishBurst: variable({
+    name: "HOLDOVER_PUBLISH_BURST",
+    expected: "a positive integer",
+    parse: intIn(1, 10_000_000),
+    default: d.publishBurst,
+    shown: String(d.publishBurst),
+    meaning: "messages a producer may send at once; after them, `HOLDOVER_PUBLISH_RATE` a second",
+  }),
+  frameRate: variable({
+    name: "HOLDOVER_WS_FRAME_RATE",
+    expected: "frames per second (a positive integer)",
+    parse: intIn(1, 10_000_000),
+    default: d.frameRate,
+    shown: String(d.frameRate),
+    meaning:
+      "frames per second per connection; over it a frame gets `error RATE_LIMITED`; 50 in a row close the connection with 4429",
+  }),
+  frameBurst: variable({
+    name: "HOLDOVER_WS_FRAME_BURST",
+    expected: "a positive integer",
+    parse: intIn(1, 10_000_000),
+    default: d.frameBurst,
+    shown: String(d.frameBurst),
+    meaning: "frames a connection may send at once; after them, `HOLDOVER_WS_FRAME_RATE` a second",
+  }),
+  admissionRate: variable({
+    name: "HOLDOVER_SESSION_ADMISSION_RATE",
+    expected: "sessions per second (a positive integer)",
+    parse: intIn(1, 1_000_000),
+    default: d.admissionRate,
+    shown: String(d.admissionRate),
+    meaning:
+      "sessions opened per second per node (each costs a takeover request, a session-record read and one get per priority, plus a STREAM.INFO per priority with a backlog — no JetStream consumer); more wait their turn. A session that cannot open (JetStream busy) is closed with 4429 so the client backs off",
+  }),
+  admissionConcurrency: variable({
+    name: "HOLDOVER_SESSION_ADMISSION_CONCURRENCY",
+    expected: "a positive integer",
+    parse: intIn(1, 100_000),
+    default: d.admissionConcurrency,
+    shown: String(d.admissionConcurrency),
+    meaning:
+      "sessions opening at once per node. When JetStream answers more slowly than the rate allows, connections wait here (costing nothing) instead of piling calls onto JetStream until they time out (docs/benchmarks.md, reconnect storms)",
+  }),
+  admissionQueue: variable({
+    name: "HOLDOVER_SESSION_ADMISSION_QUEUE",
+    expected: "a positive integer",
+    parse: intIn(1, 10_000_000),
+    default: d.admissionQueue,
+    shown: String(d.admissionQueue),
+    meaning:
+      "sessions that may wait; beyond it a connection is closed with 4429 and the SDK retries with backoff",
+  }),
+  shedEventLoopDelayMs: variable({
+    name: "HOLDOVER_SHED_EVENT_LOOP_DELAY",
+    expected: "a duration such as 200ms (0 turns shedding off)",
+    parse: (raw) => (raw === "0" || raw === "off" ? 0 : parseDuration(raw)),
+    default: d.shedEventLoopDelayMs,
+    shown: "200ms",
+    meaning:
+      "when the gateway's event loop falls this far behind (CPU saturated), new producer requests get `503 QUEUE_UNAVAILABLE` with `Retry-After: 1` before their body is read or token checked, and `send` frames an `error` frame; deliveries, acks and probes go on. `0` turns it off",
+  }),
+}
 
 export const readGatewaySettings = Effect.gen(function* () {
-  const d = defaultGatewaySettings
-  const secret = yield* raw("HOLDOVER_JWT_SECRET")
-  const jwks = yield* raw("HOLDOVER_JWKS")
-  if (secret === undefined && jwks === undefined)
+  // Checked before any other variable: a node cannot start without a way to verify tokens.
+  if (
+    (yield* rawVariable("HOLDOVER_JWT_SECRET")) === undefined &&
+    (yield* rawVariable("HOLDOVER_JWKS")) === undefined
+  )
     return yield* new InvalidConfig({
       variable: "HOLDOVER_JWT_SECRET",
       expected: "a shared secret for HS256 tokens (or HOLDOVER_JWKS: a JWKS file or URL for RS256/ES256)",
       got: "",
     })
-  if (secret !== undefined && secret.length < 16)
-    return yield* new InvalidConfig({
-      variable: "HOLDOVER_JWT_SECRET",
-      expected: "at least 16 characters",
-      got: "<redacted>",
-    })
-  const origins = (yield* raw("HOLDOVER_ALLOWED_ORIGINS")) ?? ""
-  return {
-    port: yield* parsed("HOLDOVER_PORT", "a port number 0-65535", intIn(0, 65_535), d.port),
-    host: yield* parsed(
-      "HOLDOVER_HOST",
-      "an IP address or host name to listen on, such as 0.0.0.0, 127.0.0.1 or ::",
-      (raw) => (/^[A-Za-z0-9.:[\]-]+$/.test(raw) ? raw.replace(/^\[(.*)\]$/, "$1") : undefined),
-      d.host,
-    ),
-    jwtSecret: secret === undefined ? undefined : Redacted.make(secret),
-    jwks,
-    allowedOrigins: origins
-      .split(",")
-      .map((origin) => origin.trim().replace(/\/$/, ""))
-      .filter((origin) => origin.length > 0),
-    maxFrameBytes: yield* parsed(
-      "HOLDOVER_MAX_FRAME_BYTES",
-      "a size in bytes (1024 or more)",
-      intIn(1024, 64 * 1024 * 1024),
-      d.maxFrameBytes,
-    ),
-    heartbeatMs: yield* parsed("HOLDOVER_HEARTBEAT", "a duration such as 25s", parseDuration, d.heartbeatMs),
-    drainTimeoutMs: yield* parsed(
-      "HOLDOVER_DRAIN_TIMEOUT",
-      "a duration such as 10s",
-      parseDuration,
-      d.drainTimeoutMs,
-    ),
-    authTimeoutMs: d.authTimeoutMs,
-    logLevel: yield* parsed(
-      "HOLDOVER_LOG_LEVEL",
-      logLevels.join(", "),
-      (value) => logLevels.find((level) => level.toLowerCase() === value.toLowerCase()),
-      d.logLevel,
-    ),
-    demo: yield* parsed(
-      "HOLDOVER_DEMO",
-      "on or off",
-      (value) => (/^(on|true|1)$/i.test(value) ? true : /^(off|false|0)$/i.test(value) ? false : undefined),
-      d.demo,
-    ),
-    compression: yield* parsed(
-      "HOLDOVER_WS_COMPRESSION",
-      "on or off",
-      (value) => (/^(on|true|1)$/i.test(value) ? true : /^(off|false|0)$/i.test(value) ? false : undefined),
-      d.compression,
-    ),
-    compressionThreshold: yield* parsed(
-      "HOLDOVER_WS_COMPRESSION_THRESHOLD",
-      "a size in bytes",
-      intIn(0, 64 * 1024 * 1024),
-      d.compressionThreshold,
-    ),
-    publishRate: yield* parsed(
-      "HOLDOVER_PUBLISH_RATE",
-      "messages per second (a positive integer)",
-      intIn(1, 10_000_000),
-      d.publishRate,
-    ),
-    publishBurst: yield* parsed(
-      "HOLDOVER_PUBLISH_BURST",
-      "a positive integer",
-      intIn(1, 10_000_000),
-      d.publishBurst,
-    ),
-    frameRate: yield* parsed(
-      "HOLDOVER_WS_FRAME_RATE",
-      "frames per second (a positive integer)",
-      intIn(1, 10_000_000),
-      d.frameRate,
-    ),
-    frameBurst: yield* parsed(
-      "HOLDOVER_WS_FRAME_BURST",
-      "a positive integer",
-      intIn(1, 10_000_000),
-      d.frameBurst,
-    ),
-    admissionRate: yield* parsed(
-      "HOLDOVER_SESSION_ADMISSION_RATE",
-      "sessions per second (a positive integer)",
-      intIn(1, 1_000_000),
-      d.admissionRate,
-    ),
-    admissionConcurrency: yield* parsed(
-      "HOLDOVER_SESSION_ADMISSION_CONCURRENCY",
-      "a positive integer",
-      intIn(1, 100_000),
-      d.admissionConcurrency,
-    ),
-    admissionQueue: yield* parsed(
-      "HOLDOVER_SESSION_ADMISSION_QUEUE",
-      "a positive integer",
-      intIn(1, 10_000_000),
-      d.admissionQueue,
-    ),
-    shedEventLoopDelayMs: yield* parsed(
-      "HOLDOVER_SHED_EVENT_LOOP_DELAY",
-      "a duration such as 200ms (0 turns shedding off)",
-      (raw) => (raw === "0" || raw === "off" ? 0 : parseDuration(raw)),
-      d.shedEventLoopDelayMs,
-    ),
-  } satisfies GatewaySettings
+  const values = yield* readVariables(gatewayVariables)
+  return { ...values, authTimeoutMs: d.authTimeoutMs } satisfies GatewaySettings
 })
 
 export class GatewayConfig extends Context.Service<GatewayConfig, GatewaySettings>()(

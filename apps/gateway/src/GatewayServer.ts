@@ -20,6 +20,7 @@ import { GatewayState } from "./GatewayState.ts"
 import { bearer, makeHttpApi, requestPath } from "./HttpApi.ts"
 import type { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
+import type { Publisher } from "./Publisher.ts"
 
 export interface GatewayServerShape {
   /** The bound port (useful with HOLDOVER_PORT=0). */
@@ -88,7 +89,7 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
       const api = yield* makeHttpApi
       const connections = yield* FiberSet.make<unknown, unknown>()
       const runInSet = yield* FiberSet.runtime(connections)<
-        GatewayConfig | GatewayState | Auth | RecipientQueue | Metrics | Limits
+        GatewayConfig | Auth | RecipientQueue | Metrics | Limits | Publisher
       >()
 
       const wss = new WebSocketServer({

@@ -1,38 +1,21 @@
 // The HTTP side of a gateway node (PROTOCOL.md "HTTP"): producer calls, queue inspection and
 // purge, health, readiness, metrics, the OpenAPI document and, in development, the demo page.
-// Each request runs as an Effect; every failure is answered with the contract's error body.
+// The routes are one table (methods, path pattern, scope, handler): a path no route matches is
+// 404, a method none of its routes takes is 405 with `Allow`. Producer routes hand their body to
+// the Publisher. Each request runs as an Effect; every failure is answered with the contract's
+// error body.
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { BatchRequest, MessageRequest, type ErrorBody } from "@holdover/protocol"
-import { RecipientQueue, type EnqueueResult, type QueueError } from "@holdover/queue"
-import { Context, Effect, Schema } from "effect"
-import {
-  ApiError,
-  apiError,
-  fromSchemaError,
-  nodeOverloaded,
-  retryAfterOf,
-  statusOf,
-  toErrorBody,
-  type AnyError,
-} from "./ApiError.ts"
-import { Auth, mayPublishTo, requireScope, type Principal } from "./Auth.ts"
+import { RecipientQueue, type QueueError } from "@holdover/queue"
+import { Context, Effect } from "effect"
+import { ApiError, apiError, retryAfterOf, statusOf, toErrorBody, type AnyError } from "./ApiError.ts"
+import { Auth, requireScope, type Principal } from "./Auth.ts"
 import { DemoPage } from "./DemoPage.ts"
 import { GatewayState } from "./GatewayState.ts"
-import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 import { openApiDocument } from "./OpenApi.ts"
+import { Publisher } from "./Publisher.ts"
 
-const decodeMessage = Schema.decodeUnknownExit(MessageRequest)
 const gatewayVersion = "0.1.0"
-const decodeBatch = Schema.decodeUnknownExit(BatchRequest)
-
-/** Recipients of one batch whose messages are published at once (each recipient's in order). */
-const batchConcurrency = 32
-
-export const resultBody = (result: EnqueueResult) =>
-  result._tag === "Queued"
-    ? { id: result.id, status: "queued" as const, priority: result.priority, expiresAt: result.expiresAt }
-    : { id: result.id, status: "dropped" as const, reason: "QUEUE_FULL" as const }
 
 interface Reply {
   readonly status: number
@@ -94,16 +77,36 @@ export const requestPath = (target: string | undefined): string => {
 }
 
 const readOnly = ["GET", "HEAD"]
-const queuePath = /^\/v1\/recipients\/([^/]+)\/queue$/
+const queuePath = /^\/v1\/recipients\/(?<recipient>[^/]+)\/queue$/
 
-/** The methods a known path takes (405 with `Allow` for the others); undefined for unknown paths. */
-const methodsOf = (path: string): ReadonlyArray<string> | undefined => {
-  if (path === "/v1/messages" || path === "/v1/messages/batch") return ["POST"]
-  if (queuePath.test(path)) return [...readOnly, "DELETE"]
-  if (["/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/status"].includes(path)) return readOnly
-  if (path === "/demo" || path.startsWith("/demo/")) return readOnly
-  return undefined
+interface RouteInput {
+  readonly request: IncomingMessage
+  readonly path: string
+  /** The path pattern's named groups, percent-decoded. */
+  readonly params: Readonly<Record<string, string>>
 }
+
+/** One entry of the route table: the methods it takes on the paths its pattern matches. */
+interface Route {
+  readonly methods: ReadonlyArray<string>
+  readonly path: string | RegExp
+  readonly run: (input: RouteInput) => Effect.Effect<Reply, AnyError>
+}
+
+const paramsOf = (pattern: string | RegExp, path: string): Record<string, string> | undefined => {
+  if (typeof pattern === "string") return pattern === path ? {} : undefined
+  const match = pattern.exec(path)
+  return match ? { ...match.groups } : undefined
+}
+
+/** A path parameter that is not valid percent-encoding is the request's fault, named by the parameter. */
+const decodeParams = (raw: Record<string, string>) =>
+  Effect.forEach(Object.entries(raw), ([name, value]) =>
+    Effect.try({
+      try: () => [name, decodeURIComponent(value)] as const,
+      catch: () => apiError("INVALID_MESSAGE", `the ${name} id is not valid percent-encoding`, name),
+    }),
+  ).pipe(Effect.map((entries) => Object.fromEntries(entries) as Readonly<Record<string, string>>))
 
 export const bearer = (header: string | undefined): string | undefined => {
   const match = /^Bearer\s+(.+)$/i.exec(header ?? "")
@@ -121,7 +124,7 @@ export const makeHttpApi = Effect.gen(function* () {
   const metrics = yield* Metrics
   const state = yield* GatewayState
   const demo = yield* DemoPage
-  const limits = yield* Limits
+  const publisher = yield* Publisher
   const context = yield* Effect.context<never>()
   const run = Effect.runForkWith(context)
   const maxMessageBytes = state.maxMessageBytes
@@ -134,50 +137,40 @@ export const makeHttpApi = Effect.gen(function* () {
         : auth.verify(token)
     })
 
-  const enqueueOne = (principal: Principal, input: unknown, path: string) =>
-    Effect.gen(function* () {
-      const decoded = decodeMessage(input)
-      if (decoded._tag === "Failure") {
-        const cause = decoded.cause
-        const failure = cause.reasons.find((reason) => reason._tag === "Fail")
-        return yield* failure && failure._tag === "Fail"
-          ? Effect.fail(fromSchemaError("INVALID_MESSAGE", failure.error, path))
-          : Effect.fail(apiError("INVALID_MESSAGE", "invalid message", path || undefined))
-      }
-      const message = decoded.value
-      yield* mayPublishTo(principal, message.to)
-      const result = yield* queue.enqueue(message.to, message.payload, {
-        priority: message.priority,
-        ttlMs: message.ttlMs,
-        id: message.id,
-        producer: principal.sub,
-      })
-      if (result._tag === "Queued" && !result.duplicate) metrics.enqueued.inc({ priority: result.priority })
-      if (result._tag === "Dropped") metrics.dropped.inc({ priority: result.priority })
-      return result
-    }).pipe(
-      Effect.tapError((error: AnyError) =>
-        Effect.sync(() => {
-          metrics.rejected.inc({ code: toErrorBody(error).code })
-          if (error._tag === "QueueError" && error.reason._tag === "Overloaded") metrics.shed.inc()
-        }),
-      ),
-    )
+  /** A route open to anyone. */
+  const open = (
+    methods: ReadonlyArray<string>,
+    path: Route["path"],
+    handle: (path: string) => Effect.Effect<Reply, AnyError>,
+  ): Route => ({ methods, path, run: ({ path }) => handle(path) })
 
-  const route = (request: IncomingMessage): Effect.Effect<Reply, AnyError> => {
-    const method = request.method ?? "GET"
-    const path = requestPath(request.url)
-    const allowed = methodsOf(path)
-    if (allowed !== undefined && !allowed.includes(method))
-      return Effect.fail(
-        new ApiError({
-          code: "METHOD_NOT_ALLOWED",
-          message: `${method} is not allowed on ${path}; use ${allowed.join(" or ")}`,
-          allow: allowed.join(", "),
-        }),
-      )
-    if (path === "/healthz") return Effect.succeed(json(200, { status: "ok" }))
-    if (path === "/readyz") {
+  /**
+   * A route that needs a token with `scope`. Producer routes (`publish`) are refused first while
+   * the node is saturated — before their token is checked or their body read (GatewayState).
+   */
+  const guarded = (
+    scope: "publish" | "admin",
+    methods: ReadonlyArray<string>,
+    path: Route["path"],
+    handle: (input: RouteInput & { readonly principal: Principal }) => Effect.Effect<Reply, AnyError>,
+  ): Route => ({
+    methods,
+    path,
+    run: (input) =>
+      Effect.gen(function* () {
+        if (scope === "publish") yield* publisher.shed
+        const principal = yield* authenticate(input.request)
+        yield* scope === "publish" ? publisher.authorize(principal) : requireScope(principal, "admin")
+        return yield* handle({ ...input, principal })
+      }),
+  })
+
+  const readBodyJson = (request: IncomingMessage, limit: number) =>
+    readBody(request, limit).pipe(Effect.flatMap(parseJson))
+
+  const routes: ReadonlyArray<Route> = [
+    open(readOnly, "/healthz", () => Effect.succeed(json(200, { status: "ok" }))),
+    open(readOnly, "/readyz", () => {
       const ready = state.isReady()
       return Effect.succeed(
         json(ready ? 200 : 503, {
@@ -185,108 +178,68 @@ export const makeHttpApi = Effect.gen(function* () {
           nats: queue.isAvailable(),
         }),
       )
-    }
-    if (path === "/metrics")
-      return Effect.promise(() => metrics.registry.metrics()).pipe(
+    }),
+    open(readOnly, "/metrics", () =>
+      Effect.promise(() => metrics.registry.metrics()).pipe(
         Effect.map((text) => json(200, text, { "Content-Type": metrics.registry.contentType })),
+      ),
+    ),
+    open(readOnly, "/v1/openapi.json", () => Effect.succeed(json(200, openApiDocument()))),
+    open(readOnly, /^\/demo(?:\/.*)?$/s, (path) => demo.serve(path)),
+    guarded("publish", ["POST"], "/v1/messages", ({ request, principal }) =>
+      readBodyJson(request, maxMessageBytes + 16 * 1024).pipe(
+        Effect.flatMap((input) => publisher.publish(principal, input)),
+        Effect.map((result) => json(202, result)),
+      ),
+    ),
+    guarded("publish", ["POST"], "/v1/messages/batch", ({ request, principal }) =>
+      readBodyJson(request, 1000 * (maxMessageBytes + 1024)).pipe(
+        Effect.flatMap((input) => publisher.publishBatch(principal, input)),
+        Effect.map((results) => json(200, { results })),
+      ),
+    ),
+    guarded("admin", readOnly, "/v1/status", () =>
+      queue.status().pipe(
+        Effect.map((nats) =>
+          json(200, {
+            gateway: { ready: state.isReady(), draining: state.draining, version: gatewayVersion },
+            nats: { connected: nats.connected, version: nats.serverVersion },
+            streams: nats.streams,
+          }),
+        ),
+      ),
+    ),
+    guarded("admin", readOnly, queuePath, ({ params: { recipient = "" } }) =>
+      Effect.all([queue.depth(recipient), queue.isOnline(recipient)], { concurrency: 2 }).pipe(
+        Effect.map(([depth, online]) => json(200, { recipient, depth, online })),
+      ),
+    ),
+    guarded("admin", ["DELETE"], queuePath, ({ params: { recipient = "" } }) =>
+      queue.purge(recipient).pipe(Effect.map((purged) => json(200, { purged }))),
+    ),
+  ]
+
+  const route = (request: IncomingMessage): Effect.Effect<Reply, AnyError> => {
+    const method = request.method ?? "GET"
+    const path = requestPath(request.url)
+    const matching = routes.flatMap((route) => {
+      const params = paramsOf(route.path, path)
+      return params === undefined ? [] : [{ route, params }]
+    })
+    const chosen = matching.find(({ route }) => route.methods.includes(method))
+    if (chosen !== undefined)
+      return decodeParams(chosen.params).pipe(
+        Effect.flatMap((params) => chosen.route.run({ request, path, params })),
       )
-    if (path === "/v1/openapi.json") return Effect.succeed(json(200, openApiDocument()))
-    if (path === "/demo" || path.startsWith("/demo/")) return demo.serve(path)
-
-    if (path === "/v1/messages" || path === "/v1/messages/batch") {
-      const batch = path.endsWith("/batch")
-      // Refused before anything costs CPU: no body read, no token check (see GatewayState).
-      if (state.isOverloaded()) {
-        metrics.shed.inc()
-        metrics.rejected.inc({ code: "QUEUE_UNAVAILABLE" })
-        return Effect.fail(nodeOverloaded)
-      }
-      return Effect.gen(function* () {
-        const principal = yield* authenticate(request)
-        yield* requireScope(principal, "publish")
-        const body = yield* readBody(
-          request,
-          batch ? 1000 * (maxMessageBytes + 1024) : maxMessageBytes + 16 * 1024,
-        )
-        const input = yield* parseJson(body)
-        if (!batch) {
-          yield* limits.publish(principal.sub, 1)
-          return json(202, resultBody(yield* enqueueOne(principal, input, "")))
-        }
-        const decoded = decodeBatch(input)
-        if (decoded._tag === "Failure")
-          return yield* Effect.fail(
-            apiError("INVALID_MESSAGE", 'the body must be {"messages":[…up to 1000…]}', "messages"),
-          )
-        yield* limits.publish(principal.sub, decoded.value.messages.length)
-        // One recipient's messages are published one after another, in batch order (a retried
-        // publish must not overtake the next: FIFO); different recipients' go on concurrently.
-        const messages = decoded.value.messages
-        const byRecipient = new Map<unknown, Array<number>>()
-        messages.forEach((message, i) => {
-          const to = typeof message === "object" && message !== null && "to" in message ? message.to : i
-          const key = typeof to === "string" ? to : `#${i}`
-          const group = byRecipient.get(key)
-          if (group) group.push(i)
-          else byRecipient.set(key, [i])
-        })
-        const results: Array<ReturnType<typeof resultBody> | { error: ErrorBody }> = []
-        yield* Effect.forEach(
-          byRecipient.values(),
-          (indices) =>
-            Effect.forEach(
-              indices,
-              (i) =>
-                enqueueOne(principal, messages[i], `messages.${i}`).pipe(
-                  Effect.map(resultBody),
-                  Effect.catch((error: AnyError) =>
-                    Effect.succeed({ error: toErrorBody(error) as ErrorBody }),
-                  ),
-                  Effect.map((result) => void (results[i] = result)),
-                ),
-              { discard: true },
-            ),
-          { concurrency: batchConcurrency, discard: true },
-        )
-        return json(200, { results })
-      })
-    }
-
-    if (path === "/v1/status")
-      return Effect.gen(function* () {
-        const principal = yield* authenticate(request)
-        yield* requireScope(principal, "admin")
-        const nats = yield* queue.status()
-        return json(200, {
-          gateway: { ready: state.isReady(), draining: state.draining, version: gatewayVersion },
-          nats: { connected: nats.connected, version: nats.serverVersion },
-          streams: nats.streams,
-        })
-      })
-
-    const queueRoute = queuePath.exec(path)
-    if (queueRoute) {
-      let recipient: string
-      try {
-        recipient = decodeURIComponent(queueRoute[1] ?? "")
-      } catch {
-        return Effect.fail(
-          apiError("INVALID_MESSAGE", "the recipient id is not valid percent-encoding", "recipient"),
-        )
-      }
-      return Effect.gen(function* () {
-        const principal = yield* authenticate(request)
-        yield* requireScope(principal, "admin")
-        if (method !== "DELETE") {
-          const [depth, online] = yield* Effect.all([queue.depth(recipient), queue.isOnline(recipient)], {
-            concurrency: 2,
-          })
-          return json(200, { recipient, depth, online })
-        }
-        return json(200, { purged: yield* queue.purge(recipient) })
-      })
-    }
-    return Effect.fail(apiError("NOT_FOUND", `no route for ${method} ${path}`))
+    if (matching.length === 0) return Effect.fail(apiError("NOT_FOUND", `no route for ${method} ${path}`))
+    const allowed = matching.flatMap(({ route }) => route.methods)
+    return Effect.fail(
+      new ApiError({
+        code: "METHOD_NOT_ALLOWED",
+        message: `${method} is not allowed on ${path}; use ${allowed.join(" or ")}`,
+        allow: allowed.join(", "),
+      }),
+    )
   }
 
   const send = (request: IncomingMessage, response: ServerResponse, reply: Reply) => {

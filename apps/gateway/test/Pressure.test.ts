@@ -230,7 +230,16 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
           )?.[1] ?? 0,
         )
       await waitUntil("the node stops sending to the paused client", async () => (await delivered()) >= 64)
-      await new Promise((resolve) => setTimeout(resolve, 500)) // give it room to misbehave
+      // A marker: another recipient's message (high) is published and delivered after this point,
+      // so the node had every chance to send the paused client more.
+      const marker = unique("marker")
+      await http(node.url, "POST", "/v1/messages", {
+        token: producer,
+        body: { to: marker, priority: "high", payload: "marker" },
+      })
+      const markerSocket = await connect(node.wsUrl, { token: await token(marker) })
+      expect((await markerSocket.messages(1))[0]?.["payload"]).toBe("marker")
+      markerSocket.ws.close()
       expect(await delivered()).toBe(64) // no acks → no more than maxInFlight leave the node
       rawSocket.resume()
       await waitUntil("every message arrives", () => received.length >= 1500, 30_000).catch(
@@ -310,7 +319,10 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
       let b: Awaited<ReturnType<typeof connect>>
       try {
         a = await connect(node.wsUrl, { token: await token(first) })
-        await new Promise((resolve) => setTimeout(resolve, 100)) // the first is opening (hung on JetStream)
+        // (Whichever of the two opens first hangs on JetStream; the other must wait for admission.)
+        await waitUntil("the node has the first connection", async () =>
+          /^holdover_connections 1$/m.test(String((await http(node.url, "GET", "/metrics")).body)),
+        )
         b = await connect(node.wsUrl, { token: await token(second) })
         // The second waits for the first's opening, not for JetStream: one opening at a time.
         await waitUntil(

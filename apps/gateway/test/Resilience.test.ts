@@ -85,8 +85,11 @@ describe("resilience (real processes: kill -9, SIGTERM, NATS restart)", () => {
   it("starts before NATS: waits, logging each attempt, and serves once JetStream is up", async () => {
     const port = server.port
     await server.stop()
-    const starting = gateway(server)
-    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    const logged: Array<string> = []
+    const starting = gateway(server, {}, { onLine: (line) => logged.push(line) })
+    await waitUntil("the node logs that it waits for NATS", () =>
+      logged.some((line) => line.includes("waiting for NATS JetStream")),
+    )
     server = await startNats(inject("natsLauncher"), { dataDir, port })
     const node = await starting
     try {

@@ -1,43 +1,27 @@
 // Test support for gateway processes: a nats-server per file, gateway nodes as real processes,
 // tokens, HTTP calls and a small WebSocket client that records frames and the close code.
-import { randomBytes } from "node:crypto"
-import {
-  startGateway,
-  startNats,
-  type RunningGateway,
-  type RunningNats,
-  waitUntil as waitFor,
-} from "@holdover/local-nats"
-import { mintToken, type TokenOptions } from "@holdover/protocol"
+import { startNats, testGateway, type RunningGateway, type RunningNats } from "@holdover/local-nats"
 import { inject } from "vitest"
 import WebSocket from "ws"
 
-export const secret = randomBytes(24).toString("base64url")
+export { testSecret as secret, testToken as token, unique, waitUntil } from "@holdover/local-nats"
 
 /** JSON read off the wire in tests: loosely typed on purpose, assertions check its shape. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any
 
-let counter = 0
-export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`
-
-export const token = (
-  sub: string,
-  scopes: TokenOptions["scopes"] = ["receive", "publish", "admin"],
-  extra: Partial<TokenOptions> = {},
-) => mintToken(secret, { sub, scopes, ...extra })
-
 export const nats = (): Promise<RunningNats> => startNats(inject("natsLauncher"))
 
-export const gateway = (server: RunningNats, env: Record<string, string> = {}): Promise<RunningGateway> =>
-  startGateway({
-    HOLDOVER_NATS_URL: server.url,
-    HOLDOVER_JWT_SECRET: secret,
-    HOLDOVER_ALLOWED_ORIGINS: "http://allowed.example",
-    HOLDOVER_LOG_LEVEL: "Info",
-    HOLDOVER_HEARTBEAT: "5s",
-    ...env,
-  })
+export const gateway = (
+  server: RunningNats,
+  env: Record<string, string> = {},
+  options: Parameters<typeof testGateway>[2] = {},
+): Promise<RunningGateway> =>
+  testGateway(
+    server,
+    { HOLDOVER_ALLOWED_ORIGINS: "http://allowed.example", HOLDOVER_HEARTBEAT: "5s", ...env },
+    options,
+  )
 
 export const http = async (
   base: string,
@@ -158,10 +142,3 @@ export const connect = (
       reject(new Error(`upgrade refused: ${response.statusCode}`)),
     )
   })
-
-/** Polls until `condition` holds; fails with `description` after `timeoutMs`. */
-export const waitUntil = (
-  description: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-) => waitFor(description, condition, timeoutMs)

@@ -22,7 +22,11 @@ const entry = fileURLToPath(new URL("../../../apps/gateway/src/main.ts", import.
 
 export const startGateway = (
   env: Record<string, string>,
-  options: { timeoutMs?: number } = {},
+  options: {
+    timeoutMs?: number
+    /** Called with each log line as it arrives, start-up included (to wait for one). */
+    onLine?: (line: string) => void
+  } = {},
 ): Promise<RunningGateway> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--conditions=@holdover/source", entry], {
@@ -40,6 +44,7 @@ export const startGateway = (
     }, options.timeoutMs ?? 20_000)
     const onLine = (line: string) => {
       lines.push(line)
+      options.onLine?.(line)
       const port = /"port":(\d+)/.exec(line)?.[1]
       if (!started && port && line.includes("listening")) {
         started = true

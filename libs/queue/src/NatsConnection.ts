@@ -8,8 +8,11 @@
 // (readiness, 503s), `statusChanges` lets sessions resume.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection as Nc } from "@nats-io/transport-node"
-import { Config, Context, Effect, Layer, Option, PubSub, Schedule, Stream } from "effect"
+import type { Config } from "effect"
+import { Context, Effect, Layer, PubSub, Schedule, Stream } from "effect"
+import { natsUrlVariable } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
+import { readVariable, type InvalidConfig } from "./Variables.ts"
 
 export interface NatsOptions {
   readonly servers: ReadonlyArray<string>
@@ -37,17 +40,14 @@ export class NatsConnection extends Context.Service<NatsConnection, NatsConnecti
     Layer.effect(NatsConnection, make(options))
 
   /** Reads HOLDOVER_NATS_URL (comma-separated; default nats://127.0.0.1:4222). */
-  static readonly layerConfig: Layer.Layer<NatsConnection, QueueError | Config.ConfigError> = Layer.effect(
-    NatsConnection,
-    Effect.gen(function* () {
-      const url = yield* Config.option(Config.String("HOLDOVER_NATS_URL"))
-      const servers = Option.getOrElse(url, () => "nats://127.0.0.1:4222")
-        .split(",")
-        .map((server) => server.trim())
-        .filter((server) => server.length > 0)
-      return yield* make({ servers, name: "holdover-gateway" })
-    }),
-  )
+  static readonly layerConfig: Layer.Layer<NatsConnection, QueueError | InvalidConfig | Config.ConfigError> =
+    Layer.effect(
+      NatsConnection,
+      Effect.gen(function* () {
+        const servers = yield* readVariable(natsUrlVariable)
+        return yield* make({ servers: [...servers], name: "holdover-gateway" })
+      }),
+    )
 }
 
 /**

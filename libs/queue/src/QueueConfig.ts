@@ -3,7 +3,17 @@
 // tests; `QueueConfig.layerConfig` reads the contract's HOLDOVER_* variables, and a bad value
 // fails start-up with an InvalidConfig error naming the variable and what it expected.
 import { priorities, type Priority } from "@holdover/protocol"
-import { Config, Context, Effect, Layer, Schema } from "effect"
+import type { Config } from "effect"
+import { Context, Effect, Layer } from "effect"
+import {
+  oneOf,
+  parseDuration,
+  positiveInt,
+  readVariables,
+  variable,
+  type InvalidConfig,
+  type Variable,
+} from "./Variables.ts"
 
 export type Overflow = "drop_oldest" | "drop_newest" | "reject"
 export const overflowPolicies: ReadonlyArray<Overflow> = ["drop_oldest", "drop_newest", "reject"]
@@ -58,110 +68,145 @@ export const defaultSettings: QueueSettings = {
   apiConcurrency: 16,
 }
 
-export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
-  variable: Schema.String,
-  expected: Schema.String,
-  got: Schema.String,
-}) {
-  override get message(): string {
-    return `${this.variable}: expected ${this.expected}, got ${JSON.stringify(this.got)}`
+const durationExample = "a duration such as 500ms, 30s, 10m, 24h or 7d"
+
+/** Per-priority variables: `HOLDOVER_<PRIORITY>_MAX_AGE`, `_CAPACITY`, `_OVERFLOW`. */
+const priorityVariables = (priority: Priority) => {
+  const P = priority.toUpperCase()
+  const base = defaultSettings.policies[priority]
+  return {
+    maxAgeMs: variable({
+      name: `HOLDOVER_${P}_MAX_AGE`,
+      expected: durationExample,
+      parse: parseDuration,
+      default: base.maxAgeMs,
+      shown: shownPriorityDefaults[priority].maxAge,
+      meaning: "TTL ceiling of a priority: `500ms`, `30s`, `10m`, `24h`, `7d`",
+    }),
+    capacity: variable({
+      name: `HOLDOVER_${P}_CAPACITY`,
+      expected: "a positive integer",
+      parse: positiveInt,
+      default: base.capacity,
+      shown: String(base.capacity),
+      meaning: "messages kept per recipient at that priority",
+    }),
+    overflow: variable({
+      name: `HOLDOVER_${P}_OVERFLOW`,
+      expected: "drop_oldest, drop_newest or reject",
+      parse: oneOf(overflowPolicies),
+      default: base.overflow,
+      shown: base.overflow,
+      meaning: "`drop_oldest`, `drop_newest` or `reject`",
+    }),
   }
 }
 
-const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: hour, d: 24 * hour }
-
-/** Parses `500ms`, `30s`, `10m`, `24h`, `7d` or a plain number of milliseconds. */
-export const parseDuration = (text: string): number | undefined => {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
-  if (!match) return undefined
-  const value = Number(match[1]) * (units[match[2] ?? "ms"] ?? 1)
-  return Number.isFinite(value) && value > 0 ? Math.round(value) : undefined
+const shownPriorityDefaults: Record<Priority, { readonly maxAge: string }> = {
+  critical: { maxAge: "7d" },
+  high: { maxAge: "24h" },
+  normal: { maxAge: "1h" },
+  low: { maxAge: "10m" },
 }
 
-const optionalString = (name: string) => Config.option(Config.String(name))
+/** Read by NatsConnection.layerConfig. */
+export const natsUrlVariable = variable({
+  name: "HOLDOVER_NATS_URL",
+  expected: "NATS server URLs, comma-separated",
+  parse: (raw) => {
+    const servers = raw
+      .split(",")
+      .map((server) => server.trim())
+      .filter((server) => server.length > 0)
+    return servers.length > 0 ? servers : undefined
+  },
+  default: ["nats://127.0.0.1:4222"] as ReadonlyArray<string>,
+  shown: "nats://127.0.0.1:4222",
+  meaning: "NATS servers, comma-separated",
+})
 
-const read = <A>(
-  variable: string,
-  expected: string,
-  parse: (raw: string) => A | undefined,
-  fallback: A,
-): Effect.Effect<A, InvalidConfig | Config.ConfigError> =>
-  Effect.gen(function* () {
-    const raw = yield* optionalString(variable)
-    if (raw._tag === "None") return fallback
-    const value = parse(raw.value)
-    if (value === undefined) return yield* new InvalidConfig({ variable, expected, got: raw.value })
-    return value
-  })
+/** The queue's settings read from variables, but the per-priority ones (`queuePriorityVariables`). */
+export const queueVariables = {
+  maxMessageBytes: variable({
+    name: "HOLDOVER_MAX_MESSAGE_BYTES",
+    expected: "a positive integer (bytes)",
+    parse: positiveInt,
+    default: defaultSettings.maxMessageBytes,
+    shown: String(defaultSettings.maxMessageBytes),
+    meaning: "largest payload (its JSON text) a producer may send",
+  }),
+  maxInFlight: variable({
+    name: "HOLDOVER_MAX_IN_FLIGHT",
+    expected: "a positive integer",
+    parse: positiveInt,
+    default: defaultSettings.maxInFlight,
+    shown: String(defaultSettings.maxInFlight),
+    meaning: "unacked deliveries per session",
+  }),
+  replicas: variable({
+    name: "HOLDOVER_STREAM_REPLICAS",
+    expected: "1 or 3",
+    parse: (raw): 1 | 3 | undefined => (raw === "1" ? 1 : raw === "3" ? 3 : undefined),
+    default: defaultSettings.replicas,
+    shown: String(defaultSettings.replicas),
+    meaning: "JetStream replicas of the four streams: `1` or `3`",
+  }),
+  apiConcurrency: variable({
+    name: "HOLDOVER_JS_API_CONCURRENCY",
+    expected: "a positive integer",
+    parse: positiveInt,
+    default: defaultSettings.apiConcurrency,
+    shown: String(defaultSettings.apiConcurrency),
+    meaning:
+      "JetStream calls of sessions (reads, deletes, counts, session records) in flight at once per node; the rest wait in order (`holdover_jetstream_api_queue`)",
+  }),
+  requestTimeoutMs: variable({
+    name: "HOLDOVER_PUBLISH_TIMEOUT",
+    expected: "a duration such as 2s",
+    parse: parseDuration,
+    default: defaultSettings.requestTimeoutMs,
+    shown: "2s",
+    meaning:
+      "how long a publish waits for JetStream's answer (retried twice with the same id, so at most ~6 s before `503`)",
+  }),
+  slowPublishMs: variable({
+    name: "HOLDOVER_SLOW_PUBLISH",
+    expected: "a duration such as 2s",
+    parse: parseDuration,
+    default: defaultSettings.slowPublishMs,
+    shown: "2s",
+    meaning: "a publish answered slower than this counts as a failure for the publish circuit breaker",
+  }),
+  maxPendingPublishes: variable({
+    name: "HOLDOVER_MAX_PENDING_PUBLISHES",
+    expected: "a positive integer",
+    parse: positiveInt,
+    default: defaultSettings.maxPendingPublishes,
+    shown: String(defaultSettings.maxPendingPublishes),
+    meaning: "publishes in progress per node; beyond it producers get `503 QUEUE_UNAVAILABLE` at once",
+  }),
+}
 
-const positiveInt = (raw: string) => (/^\d+$/.test(raw.trim()) && Number(raw) > 0 ? Number(raw) : undefined)
+/** The per-priority variables, by priority. */
+export const queuePriorityVariables = Object.fromEntries(
+  priorities.map((priority) => [priority, priorityVariables(priority)]),
+) as Record<Priority, ReturnType<typeof priorityVariables>>
+
+/** Every variable the queue reads, HOLDOVER_NATS_URL included (NatsConnection.layerConfig). */
+export const allQueueVariables: ReadonlyArray<Variable<unknown>> = [
+  natsUrlVariable,
+  ...Object.values(queueVariables),
+  ...priorities.flatMap((priority) => Object.values(queuePriorityVariables[priority])),
+]
 
 /** Reads the HOLDOVER_* variables of the contract that concern queues. */
 export const readSettings: Effect.Effect<QueueSettings, InvalidConfig | Config.ConfigError> = Effect.gen(
   function* () {
-    const d = defaultSettings
-    const replicas = yield* read(
-      "HOLDOVER_STREAM_REPLICAS",
-      "1 or 3",
-      (raw) => (raw.trim() === "1" ? 1 : raw.trim() === "3" ? 3 : undefined),
-      d.replicas,
-    )
+    const values = yield* readVariables(queueVariables)
     const policies = {} as Record<Priority, PriorityPolicy>
-    for (const priority of priorities) {
-      const P = priority.toUpperCase()
-      const base = d.policies[priority]
-      policies[priority] = {
-        maxAgeMs: yield* read(
-          `HOLDOVER_${P}_MAX_AGE`,
-          "a duration such as 500ms, 30s, 10m, 24h or 7d",
-          parseDuration,
-          base.maxAgeMs,
-        ),
-        capacity: yield* read(`HOLDOVER_${P}_CAPACITY`, "a positive integer", positiveInt, base.capacity),
-        overflow: yield* read(
-          `HOLDOVER_${P}_OVERFLOW`,
-          "drop_oldest, drop_newest or reject",
-          (raw) => overflowPolicies.find((policy) => policy === raw.trim()),
-          base.overflow,
-        ),
-      }
-    }
-    return {
-      ...d,
-      replicas,
-      policies,
-      maxMessageBytes: yield* read(
-        "HOLDOVER_MAX_MESSAGE_BYTES",
-        "a positive integer (bytes)",
-        positiveInt,
-        d.maxMessageBytes,
-      ),
-      maxInFlight: yield* read("HOLDOVER_MAX_IN_FLIGHT", "a positive integer", positiveInt, d.maxInFlight),
-      requestTimeoutMs: yield* read(
-        "HOLDOVER_PUBLISH_TIMEOUT",
-        "a duration such as 2s",
-        parseDuration,
-        d.requestTimeoutMs,
-      ),
-      slowPublishMs: yield* read(
-        "HOLDOVER_SLOW_PUBLISH",
-        "a duration such as 2s",
-        parseDuration,
-        d.slowPublishMs,
-      ),
-      maxPendingPublishes: yield* read(
-        "HOLDOVER_MAX_PENDING_PUBLISHES",
-        "a positive integer",
-        positiveInt,
-        d.maxPendingPublishes,
-      ),
-      apiConcurrency: yield* read(
-        "HOLDOVER_JS_API_CONCURRENCY",
-        "a positive integer",
-        positiveInt,
-        d.apiConcurrency,
-      ),
-    }
+    for (const priority of priorities)
+      policies[priority] = yield* readVariables(queuePriorityVariables[priority])
+    return { ...defaultSettings, ...values, policies }
   },
 )
 

@@ -2,7 +2,8 @@ import { expect, layer } from "@effect/vitest"
 import { priorities } from "@holdover/protocol"
 import { featuresOf, NatsConnection, QueueConfig, RecipientQueue, streamName } from "@holdover/queue"
 import { Effect, Exit, Fiber, Layer } from "effect"
-import { eventually, queueLayer, take, TestNats, unique } from "./support.ts"
+import { TestClock } from "effect/testing"
+import { eventually, queueLayer, take, TestNats, unique, waitUntil } from "./support.ts"
 
 const consumersOf = Effect.gen(function* () {
   const { jsm } = yield* NatsConnection
@@ -135,10 +136,16 @@ layer(queueLayer().pipe(Layer.provideMerge(TestNats.layer)), {
         Effect.gen(function* () {
           const queue = yield* RecipientQueue
           const dave = unique("dave")
-          yield* queue.enqueue(dave, "short-1", { ttlMs: 150 })
+          const short = [
+            yield* queue.enqueue(dave, "short-1", { ttlMs: 150 }),
+            yield* queue.enqueue(dave, "short-2", { ttlMs: 150, priority: "critical" }),
+          ].flatMap((result) => (result._tag === "Queued" ? [result.expiresAt] : []))
           yield* queue.enqueue(dave, "long", { ttlMs: 60_000 })
-          yield* queue.enqueue(dave, "short-2", { ttlMs: 150, priority: "critical" })
-          yield* Effect.sleep("250 millis") // the short TTLs pass while the recipient is offline
+          expect(short).toHaveLength(2)
+          // The short TTLs pass while the recipient is offline.
+          yield* Effect.promise(() =>
+            waitUntil("the short TTLs have passed", () => short.every((at) => Date.now() > Date.parse(at))),
+          )
           const { got, expired } = yield* Effect.scoped(
             Effect.gen(function* () {
               const session = yield* queue.openSession(dave)
@@ -280,7 +287,11 @@ layer(queueLayer().pipe(Layer.provideMerge(TestNats.layer)), {
     it.effect("delivers messages that arrive while connected, and holds no consumer while idle", () =>
       Effect.gen(function* () {
         const queue = yield* RecipientQueue
+        const { nc } = yield* NatsConnection
+        const settings = yield* QueueConfig
         const gina = unique("gina")
+        // The session's timers run on a TestClock (from now): an idle hour passes at once below.
+        yield* TestClock.setTime(Date.now())
         yield* Effect.scoped(
           Effect.gen(function* () {
             const session = yield* queue.openSession(gina)
@@ -289,25 +300,24 @@ layer(queueLayer().pipe(Layer.provideMerge(TestNats.layer)), {
             expect((yield* take(session, 1))[0]?.payload).toBe("live-1")
             // A consumer of the session waits for the next delivery, as a gateway always does.
             const waiting = yield* Effect.forkChild(take(session, 1))
-            yield* emptyAfter(gina)
+            yield* TestClock.withLive(emptyAfter(gina))
             expect(yield* consumersOf).toBe(0)
             // …and stays without one: an idle session makes no JetStream API calls at all.
-            const server = yield* TestNats
-            const apiCalls = Effect.promise(
-              async () =>
-                ((await (await fetch(`${server.monitorUrl}/jsz`)).json()) as { api: { total: number } }).api
-                  .total,
-            )
-            const before = yield* apiCalls
-            yield* Effect.sleep("1500 millis")
-            expect(yield* apiCalls).toBe(before)
-            expect(yield* consumersOf).toBe(0)
+            const calls: Array<string> = []
+            const api = nc.subscribe("$JS.API.>", { callback: (_error, msg) => void calls.push(msg.subject) })
+            yield* Effect.promise(() => nc.flush())
+            yield* TestClock.adjust("1 hour") // every timer the session holds falls due
+            // A marker through the same session: live-2 is read and delivered after whatever the hour set off.
             yield* queue.enqueue(gina, "live-2", { priority: "critical" })
             expect((yield* Fiber.join(waiting))[0]?.payload).toBe("live-2")
+            api.unsubscribe()
+            const critical = streamName(settings, "critical")
+            expect(calls.length).toBeGreaterThan(0) // the marker's own read
+            expect(calls.filter((subject) => !subject.split(".").includes(critical))).toEqual([])
           }),
         )
-        yield* emptyAfter(gina)
-      }),
+        yield* TestClock.withLive(emptyAfter(gina))
+      }).pipe(Effect.provide(TestClock.layer())),
     )
   }
 })

@@ -10,7 +10,7 @@ import {
 } from "@holdover/queue"
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { Effect } from "effect"
-import { buildQueue, TestNats, unique } from "./support.ts"
+import { buildQueue, TestNats, unique, waitUntil } from "./support.ts"
 
 layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
   it.effect("creates one WorkQueue file stream per priority with the policy's limits", () =>
@@ -62,10 +62,15 @@ layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
       })
       yield* Effect.promise(() => first.conn.nc.flush())
       yield* buildQueue({ namespace, subjectPrefix })
-      yield* Effect.promise(() => first.conn.nc.flush())
-      yield* Effect.sleep("200 millis")
+      // "Nothing" is known once a marker arrives: an update of our own, advised after any of the second node's.
+      const marker = `${namespace}_LOW`
+      const markerAdvisory = `$JS.EVENT.ADVISORY.STREAM.UPDATED.${marker}`
+      yield* Effect.promise(() => first.conn.jsm.streams.update(marker, { description: "marker" }))
+      yield* Effect.promise(() =>
+        waitUntil("the marker's advisory arrives", () => updates.includes(markerAdvisory)),
+      )
       advisories.unsubscribe()
-      expect(updates).toEqual([])
+      expect(updates).toEqual([markerAdvisory])
     }),
   )
 

@@ -1,0 +1,159 @@
+// Publishing, the one producer use case behind `POST /v1/messages`, `POST /v1/messages/batch`
+// and the WebSocket `send` frame (PROTOCOL.md: `send` "behaves exactly like the HTTP producer
+// call"). It owns the order of the checks — shedding, the `publish` scope, the producer's rate
+// limit, the message schema, `holdover_to`, the enqueue — the result body, and the metrics of
+// every message it is handed: enqueued (not for a duplicate), dropped, rejected by code, shed
+// (this node saturated, or the queue refusing with Overloaded). The transports only read their
+// input and write the answer; what fails before a message reaches it (no or a bad token, an
+// unreadable body, a malformed frame) is theirs and not counted here. Stateless: a layer over
+// the queue, limits, state and metrics.
+import { BatchRequest, MessageRequest, type ErrorBody, type SendResult } from "@holdover/protocol"
+import { RecipientQueue, type EnqueueResult } from "@holdover/queue"
+import { Context, Effect, Layer, Schema } from "effect"
+import {
+  apiError,
+  fromSchemaError,
+  nodeOverloaded,
+  toErrorBody,
+  type AnyError,
+  type ApiError,
+} from "./ApiError.ts"
+import { mayPublishTo, requireScope, type AuthError, type Principal } from "./Auth.ts"
+import { GatewayState } from "./GatewayState.ts"
+import { Limits } from "./Limits.ts"
+import { Metrics } from "./Metrics.ts"
+
+/** One message's outcome in a batch: its result, or its own error. */
+export type BatchItem = SendResult | { readonly error: ErrorBody }
+
+export interface PublisherShape {
+  /** Refuses producer work at once while this node's event loop is behind (before any other cost). */
+  readonly shed: Effect.Effect<void, ApiError>
+  /** The token may publish at all (the `publish` scope), checked before a body is read. */
+  readonly authorize: (principal: Principal) => Effect.Effect<void, AuthError>
+  /** One message, not yet decoded. */
+  readonly publish: (principal: Principal, input: unknown) => Effect.Effect<SendResult, AnyError>
+  /** A batch body `{"messages":[…]}`: its rate is taken at once, each message gets its own outcome. */
+  readonly publishBatch: (
+    principal: Principal,
+    input: unknown,
+  ) => Effect.Effect<ReadonlyArray<BatchItem>, AnyError>
+}
+
+const decodeMessage = Schema.decodeUnknownExit(MessageRequest)
+const decodeBatch = Schema.decodeUnknownExit(BatchRequest)
+
+/** Recipients of one batch whose messages are published at once (each recipient's in order). */
+const batchConcurrency = 32
+
+const resultBody = (result: EnqueueResult): SendResult =>
+  result._tag === "Queued"
+    ? { id: result.id, status: "queued", priority: result.priority, expiresAt: result.expiresAt }
+    : { id: result.id, status: "dropped", reason: "QUEUE_FULL" }
+
+/** Batch positions grouped by recipient, in batch order (an unreadable `to` is a group of its own). */
+const byRecipient = (messages: ReadonlyArray<unknown>): Array<Array<number>> => {
+  const groups = new Map<string, Array<number>>()
+  messages.forEach((message, i) => {
+    const to = typeof message === "object" && message !== null && "to" in message ? message.to : undefined
+    const key = typeof to === "string" ? `=${to}` : `#${i}`
+    const group = groups.get(key)
+    if (group) group.push(i)
+    else groups.set(key, [i])
+  })
+  return [...groups.values()]
+}
+
+export class Publisher extends Context.Service<Publisher, PublisherShape>()("holdover/Publisher") {
+  static readonly layer = Layer.effect(
+    Publisher,
+    Effect.gen(function* () {
+      const queue = yield* RecipientQueue
+      const limits = yield* Limits
+      const state = yield* GatewayState
+      const metrics = yield* Metrics
+
+      const refused = (error: AnyError) =>
+        Effect.sync(() => {
+          metrics.rejected.inc({ code: toErrorBody(error).code })
+          if (error === nodeOverloaded || (error._tag === "QueueError" && error.reason._tag === "Overloaded"))
+            metrics.shed.inc()
+        })
+      const counted = <A, E extends AnyError>(effect: Effect.Effect<A, E>) =>
+        effect.pipe(Effect.tapError(refused))
+
+      const shed = counted(
+        Effect.suspend(() => (state.isOverloaded() ? Effect.fail(nodeOverloaded) : Effect.void)),
+      )
+
+      const authorize = (principal: Principal) => counted(requireScope(principal, "publish"))
+
+      /** Schema, holdover_to, enqueue and its counts: one message whose rate is already taken. */
+      const enqueue = (principal: Principal, input: unknown, path: string) =>
+        counted(
+          Effect.gen(function* () {
+            const decoded = decodeMessage(input)
+            if (decoded._tag === "Failure") {
+              const failure = decoded.cause.reasons.find((reason) => reason._tag === "Fail")
+              return yield* failure?._tag === "Fail"
+                ? Effect.fail(fromSchemaError("INVALID_MESSAGE", failure.error, path))
+                : Effect.fail(apiError("INVALID_MESSAGE", "invalid message", path || undefined))
+            }
+            const message = decoded.value
+            yield* mayPublishTo(principal, message.to)
+            const result = yield* queue.enqueue(message.to, message.payload, {
+              priority: message.priority,
+              ttlMs: message.ttlMs,
+              id: message.id,
+              producer: principal.sub,
+            })
+            if (result._tag === "Queued" && !result.duplicate)
+              metrics.enqueued.inc({ priority: result.priority })
+            if (result._tag === "Dropped") metrics.dropped.inc({ priority: result.priority })
+            return resultBody(result)
+          }),
+        )
+
+      const publish = (principal: Principal, input: unknown) =>
+        Effect.gen(function* () {
+          yield* authorize(principal)
+          yield* counted(limits.publish(principal.sub, 1))
+          return yield* enqueue(principal, input, "")
+        })
+
+      const publishBatch = (principal: Principal, input: unknown) =>
+        Effect.gen(function* () {
+          yield* authorize(principal)
+          const decoded = decodeBatch(input)
+          if (decoded._tag === "Failure")
+            return yield* counted(
+              Effect.fail(
+                apiError("INVALID_MESSAGE", 'the body must be {"messages":[…up to 1000…]}', "messages"),
+              ),
+            )
+          const messages = decoded.value.messages
+          yield* counted(limits.publish(principal.sub, messages.length))
+          // One recipient's messages are published one after another, in batch order (a retried
+          // publish must not overtake the next: FIFO); different recipients' go on concurrently.
+          const results: Array<BatchItem> = []
+          yield* Effect.forEach(
+            byRecipient(messages),
+            (indices) =>
+              Effect.forEach(
+                indices,
+                (i) =>
+                  enqueue(principal, messages[i], `messages.${i}`).pipe(
+                    Effect.catch((error: AnyError) => Effect.succeed({ error: toErrorBody(error) })),
+                    Effect.map((result) => void (results[i] = result)),
+                  ),
+                { discard: true },
+              ),
+            { concurrency: batchConcurrency, discard: true },
+          )
+          return results
+        })
+
+      return Publisher.of({ shed, authorize, publish, publishBatch })
+    }),
+  )
+}
