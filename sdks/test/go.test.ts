@@ -1,0 +1,115 @@
+// The Go SDK (sdks/go) held to the same bar as the others: `go vet`, `go build`, a go.mod that
+// `go mod tidy` would leave as it is (the module is the distributable artifact, tagged
+// sdks/go/vX.Y.Z), and `go test ./...` with everything its tests need — the conformance server,
+// a real nats-server with two gateway nodes, and a control endpoint through which the kill -9
+// test has one of them SIGKILLed and started again on the same port.
+import { randomBytes } from "node:crypto"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { type RunningGateway, type RunningNats, startGateway, startNats } from "@holdover/local-nats"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import type { ConformanceServer } from "../conformance/server.ts"
+import { repoRoot, runProcess, startConformanceServer } from "./support.ts"
+
+const goDir = `${repoRoot}sdks/go`
+const secret = randomBytes(24).toString("base64url")
+
+const gateway = (server: RunningNats, env: Record<string, string> = {}) =>
+  startGateway(
+    { HOLDOVER_NATS_URL: server.url, HOLDOVER_JWT_SECRET: secret, HOLDOVER_LOG_LEVEL: "Info", ...env },
+    { timeoutMs: 60_000 },
+  )
+
+/** POST /kill SIGKILLs the doomed gateway; POST /restart starts a new one on its port. */
+const controlServer = (initial: RunningGateway, nats: RunningNats) => {
+  let doomed = initial
+  const server = createServer((request, response) => {
+    const act = async () => {
+      if (request.method === "POST" && request.url === "/kill") {
+        doomed.signal("SIGKILL")
+        return `exited: ${await doomed.exited}`
+      }
+      if (request.method === "POST" && request.url === "/restart") {
+        doomed = await gateway(nats, { HOLDOVER_PORT: String(doomed.port) })
+        return `listening on ${doomed.port}`
+      }
+      throw new Error(`no such control: ${request.method} ${request.url}`)
+    }
+    act().then(
+      (text) => response.writeHead(200).end(text),
+      (error: unknown) => response.writeHead(500).end(String(error)),
+    )
+  })
+  return {
+    server,
+    doomed: () => doomed,
+    listen: () =>
+      new Promise<string>((resolve) =>
+        server.listen(0, "127.0.0.1", () =>
+          resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+        ),
+      ),
+  }
+}
+
+/** `--- PASS`/`--- FAIL`/`--- SKIP` lines of `go test -v`, subtests included. */
+const counts = (output: string) => {
+  const count = (word: string) =>
+    output.split("\n").filter((line) => line.trim().startsWith(`--- ${word}:`)).length
+  return { passed: count("PASS"), failed: count("FAIL"), skipped: count("SKIP") }
+}
+
+const go = (args: ReadonlyArray<string>, env: Record<string, string> = {}, timeoutMs = 240_000) =>
+  runProcess("go", args, { cwd: goDir, env, timeoutMs })
+
+describe("the Go SDK", () => {
+  let nats: RunningNats
+  let stable: RunningGateway
+  let control: ReturnType<typeof controlServer>
+  let controlUrl: string
+  let conformance: ConformanceServer
+
+  beforeAll(async () => {
+    nats = await startNats(inject("natsLauncher"))
+    const [doomed, other] = await Promise.all([gateway(nats), gateway(nats)])
+    stable = other
+    control = controlServer(doomed, nats)
+    controlUrl = await control.listen()
+    conformance = await startConformanceServer()
+  })
+  afterAll(async () => {
+    await new Promise<void>((resolve) =>
+      (control?.server ?? { close: (f: () => void) => f() }).close(() => resolve()),
+    )
+    await Promise.all([control?.doomed().stop(), stable?.stop(), conformance?.close()])
+    await nats?.stop()
+  })
+
+  it("is a tidy module that vets and builds", async () => {
+    for (const args of [
+      ["mod", "tidy", "-diff"],
+      ["vet", "./..."],
+      ["build", "./..."],
+    ]) {
+      const { code, output } = await go(args)
+      expect(code, `go ${args.join(" ")}:\n${output}`).toBe(0)
+    }
+  })
+
+  it("passes its tests: the conformance cases, a real gateway, and a gateway killed with SIGKILL", async () => {
+    const { code, output } = await go(["test", "-v", "-count=1", "-timeout=220s", "./..."], {
+      HOLDOVER_URL: stable.url,
+      HOLDOVER_JWT_SECRET: secret,
+      HOLDOVER_KILL_URL: control.doomed().url,
+      HOLDOVER_KILL_CONTROL: controlUrl,
+      HOLDOVER_CONFORMANCE_URL: conformance.url,
+    })
+    const summary = counts(output)
+    console.log(
+      `go test ./... (sdks/go): ${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`,
+    )
+    expect(code, output).toBe(0)
+    expect(summary.failed, output).toBe(0)
+    expect(summary.skipped, `every test has what it needs here, none may skip:\n${output}`).toBe(0)
+  })
+})
