@@ -150,6 +150,11 @@ func runCase(t *testing.T, base, name string, c conformanceCase) {
 			seen.mu.Unlock()
 			settled.Add(1)
 		}()
+		// The case's sends are made in order, as from one thread: the next starts once this one
+		// is in the outbox.
+		for deadline := time.Now().Add(5 * time.Second); holdover.SendsAdded(r) <= i && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	consumed := make(chan struct{})
 	go func() {

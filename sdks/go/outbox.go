@@ -33,6 +33,7 @@ type outbox struct {
 	entries  []*outboxEntry // insertion order is the send order
 	byRef    map[string]*outboxEntry
 	refs     int
+	added    int // entries ever added
 }
 
 func newOutbox(capacity int) *outbox {
@@ -45,6 +46,7 @@ func (o *outbox) add(frame wireMessage) (*outboxEntry, *Error) {
 	}
 	entry := &outboxEntry{frame: frame, done: make(chan outcome, 1)}
 	o.entries = append(o.entries, entry)
+	o.added++
 	return entry, nil
 }
 
