@@ -1,9 +1,18 @@
 // Support for the SDK drivers: the conformance server and its results, the client-side check of
 // a case's outcome (for the TypeScript runner; the Python and Go runners check the same in their
-// own language), and spawning another language's test runner with a deadline.
+// own language), a real nats-server and gateway nodes with tokens for the real-gateway tests, and
+// spawning another language's test runner with a deadline.
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { waitUntil as waitFor } from "@holdover/local-nats"
+import {
+  startGateway,
+  startNats,
+  type RunningGateway,
+  type RunningNats,
+  waitUntil as waitFor,
+} from "@holdover/local-nats"
+import { mintToken, type TokenOptions } from "@holdover/protocol"
+import { inject } from "vitest"
 import { type ConformanceCase, type SendOutcome, jsonEqual } from "../conformance/Case.ts"
 import type { ConformanceServer, RunResult } from "../conformance/server.ts"
 
@@ -12,6 +21,38 @@ export type { ConformanceCase } from "../conformance/Case.ts"
 export { startConformanceServer } from "../conformance/server.ts"
 
 export const repoRoot = new URL("../../", import.meta.url).pathname
+
+/** The HS256 secret of the gateways these tests start; SDK tests mint their tokens with it. */
+export const secret = randomBytes(24).toString("base64url")
+
+export const token = (sub: string, scopes: TokenOptions["scopes"] = ["receive", "publish", "admin"]) =>
+  mintToken(secret, { sub, scopes, ttlSeconds: 3600 })
+
+/** A nats-server of its own for the calling test file (the launcher comes from the global setup). */
+export const nats = (): Promise<RunningNats> => startNats(inject("natsLauncher"))
+
+/** A gateway process on `server`; `env` may fix its port (`HOLDOVER_PORT`) or its limits. */
+export const gateway = (server: RunningNats, env: Record<string, string> = {}): Promise<RunningGateway> =>
+  startGateway(
+    { HOLDOVER_NATS_URL: server.url, HOLDOVER_JWT_SECRET: secret, HOLDOVER_LOG_LEVEL: "Info", ...env },
+    { timeoutMs: 60_000 },
+  )
+
+/**
+ * Whether another language's toolchain is there. Without it the driver's tests are skipped with a
+ * message, except under CI=true, where a missing toolchain fails them (.ci/run installs it).
+ */
+export const requireTool = (present: boolean, what: string, install: string) => {
+  const ci = process.env["CI"] === "true"
+  if (!present)
+    console.error(`[sdks] ${what} is missing: ${ci ? "FAILING under CI=true" : "skipped"}; ${install}`)
+  return {
+    skip: !present && !ci,
+    check: () => {
+      if (!present) throw new Error(`${what} is missing (CI=true): ${install}`)
+    },
+  }
+}
 
 /** A run-id no other run against the same server uses. */
 export const runId = (prefix: string) => `${prefix}-${randomBytes(6).toString("hex")}`
