@@ -21,22 +21,14 @@ func TestGatewayBacklogArrivesInPriorityOrderAndAckEmptiesTheQueue(t *testing.T)
 	defer cancel()
 	alice := unique("alice")
 	p := g.producer(t)
-	mixed := []holdover.Priority{holdover.Low, holdover.Normal, holdover.Critical, holdover.High, holdover.Low, holdover.Critical, holdover.Normal, holdover.High}
-	seq := map[holdover.Priority]int{}
-	var batch []holdover.Outgoing
-	for i, priority := range mixed { // the first half one by one, the second in a batch
-		msg := holdover.Outgoing{To: alice, Priority: priority, Payload: numbered{priority, seq[priority]}}
-		seq[priority]++
-		if i < len(mixed)/2 {
-			result, err := p.Send(ctx, msg)
-			if err != nil || result.Status != "queued" || result.Priority != priority || result.ExpiresAt.IsZero() {
-				t.Fatalf("Send: %+v, %v", result, err)
-			}
-			continue
+	mixed := mixedBacklog(alice, map[holdover.Priority]int{}, 1)
+	for _, msg := range mixed[:4] { // the first half one by one, the second in a batch
+		result, err := p.Send(ctx, msg)
+		if err != nil || result.Status != "queued" || result.Priority != msg.Priority || result.ExpiresAt.IsZero() {
+			t.Fatalf("Send: %+v, %v", result, err)
 		}
-		batch = append(batch, msg)
 	}
-	results, err := p.SendBatch(ctx, batch)
+	results, err := p.SendBatch(ctx, mixed[4:])
 	if err != nil {
 		t.Fatalf("SendBatch: %v", err)
 	}

@@ -28,17 +28,9 @@ func TestKilledGatewayBacklogArrivesInPriorityOrderAfterReconnect(t *testing.T) 
 	defer cancel()
 	kim := unique("kim")
 	p := g.producer(t)
-	pattern := []holdover.Priority{holdover.Low, holdover.Normal, holdover.Critical, holdover.High, holdover.Low, holdover.Critical, holdover.Normal, holdover.High}
 	seq := map[holdover.Priority]int{}
 	post := func(rounds int) {
-		var batch []holdover.Outgoing
-		for range rounds {
-			for _, priority := range pattern {
-				batch = append(batch, holdover.Outgoing{To: kim, Priority: priority, Payload: numbered{priority, seq[priority]}})
-				seq[priority]++
-			}
-		}
-		results, err := p.SendBatch(ctx, batch)
+		results, err := p.SendBatch(ctx, mixedBacklog(kim, seq, rounds))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -181,3 +181,17 @@ func closeReceiver(t *testing.T, r *holdover.Receiver) {
 		t.Errorf("Close: %v", err)
 	}
 }
+
+// mixedBacklog is rounds × (low, normal, critical, high, low, critical, normal, high) for to,
+// each payload numbered in its lane; seq carries the numbering on across calls.
+func mixedBacklog(to string, seq map[holdover.Priority]int, rounds int) []holdover.Outgoing {
+	pattern := []holdover.Priority{holdover.Low, holdover.Normal, holdover.Critical, holdover.High, holdover.Low, holdover.Critical, holdover.Normal, holdover.High}
+	var backlog []holdover.Outgoing
+	for range rounds {
+		for _, priority := range pattern {
+			backlog = append(backlog, holdover.Outgoing{To: to, Priority: priority, Payload: numbered{priority, seq[priority]}})
+			seq[priority]++
+		}
+	}
+	return backlog
+}
