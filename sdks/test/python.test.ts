@@ -92,7 +92,7 @@ describe.skipIf(tool.skip)("the Python SDK", () => {
       await server?.stop()
     })
 
-    it("passes its producer, receiver and README tests", async () => {
+    it("passes its unit, producer, receiver and README tests", async () => {
       const result = await pytest(["tests", "--ignore=tests/test_conformance.py"], {
         HOLDOVER_URL: node.url,
         HOLDOVER_WS_URL: node.wsUrl,

@@ -105,7 +105,7 @@ def wire_error(body: Mapping[str, Any], status: Optional[int] = None) -> Holdove
         raise _invalid(f"an error with code {code!r}")
     path = body.get("path")
     return HoldoverError(
-        code, str(body.get("message", "")), status=status, path=path if isinstance(path, str) else None
+        str(code), str(body.get("message", "")), status=status, path=path if isinstance(path, str) else None
     )
 
 

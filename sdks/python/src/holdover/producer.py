@@ -2,9 +2,10 @@
 
 Every message carries an id from before its first attempt (the caller's, or a fresh UUID), so a
 retry cannot queue it twice: the gateway's dedup window answers a repeated id with the first
-result. Retried: 503 and 429 (waiting ``Retry-After`` when the gateway sends one, else a
-full-jitter backoff delay) and transport errors (connection refused or reset, timeouts), up to
-``RetryOptions.attempts`` attempts in all. Everything else raises ``HoldoverError`` with the
+result. Retried: 503 (waiting ``Retry-After`` when the gateway sends one, else a full-jitter backoff
+delay), 429 with a ``Retry-After`` (RATE_LIMITED; a 429 QUEUE_FULL without one is raised at once)
+and transport errors (connection refused or reset, timeouts), up to ``RetryOptions.attempts``
+attempts in all. Everything else raises ``HoldoverError`` with the
 contract's code and the HTTP status at once (INVALID_MESSAGE 400, UNAUTHORIZED 401, FORBIDDEN 403,
 MESSAGE_TOO_LARGE 413, …). The last failure of a retried call is raised as it was.
 """
@@ -16,7 +17,7 @@ import inspect
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, TypeVar, Union
 
 import httpx
 
@@ -26,7 +27,7 @@ from ._frames import Priority, SendResult, send_result, wire_error
 from ._outgoing import OutgoingMessage, message_request
 
 MAX_BATCH = 1000
-_RETRYABLE_STATUS = (429, 503)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -131,11 +132,13 @@ class Producer:
 
     def _batch_result(self, item: Any) -> Union[SendResult, HoldoverError]:
         if isinstance(item, dict) and isinstance(item.get("error"), dict):
-            return self._parse(lambda: wire_error(item["error"]))
-        return self._parse(lambda: send_result(item))
+            error: Union[SendResult, HoldoverError] = self._parse(lambda: wire_error(item["error"]))
+            return error
+        result: Union[SendResult, HoldoverError] = self._parse(lambda: send_result(item))
+        return result
 
     @staticmethod
-    def _parse(read: Callable[[], Any]) -> Any:
+    def _parse(read: Callable[[], _T]) -> _T:
         try:
             return read()
         except (KeyError, TypeError, AttributeError) as cause:
@@ -170,7 +173,9 @@ class Producer:
                     raise HoldoverError("INVALID_SERVER_FRAME", f"POST {path} answered {answer!r}")
                 return answer
             error = self._error(response)
-            if response.status_code not in _RETRYABLE_STATUS or last:
+            # 429 without Retry-After is a full queue under `reject`: retrying soon would not help.
+            retryable = response.status_code == 503 or (response.status_code == 429 and error.retry_after is not None)
+            if not retryable or last:
                 raise error
             delay_ms = error.retry_after * 1000 if error.retry_after is not None else backoff.next_delay_ms()
             if delay_ms > self._retry.max_retry_after_ms:
