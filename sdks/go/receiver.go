@@ -5,24 +5,19 @@ package holdover
 //	connecting ──welcome──▶ open ──session lost──▶ reconnecting ──delay──▶ connecting …
 //	     any state ──Close, or a close code after which the contract says stop──▶ closed (final)
 //
-// One goroutine (run) owns the connection attempts: it dials with the Bearer token, reads frames
-// until the session ends, and asks the close-code table (ReconnectPolicyOf) what comes next; a
-// session also has a heartbeat goroutine that pings every heartbeatMs. A session that sends no
-// frame for twice heartbeatMs, or no welcome within ConnectTimeout, is given up (closed with 4000)
-// and reopened with backoff. Messages wait in an inbox tagged with their session; Next drops the
-// ones of a session that has ended (the gateway redelivers them) and those already handed over
-// (DedupWindow), so the caller sees each message once, in the gateway's order. Acks of one
-// session go out coalesced into one frame per write. Close stops everything the Receiver started
-// and waits for it.
+// One goroutine (run) owns the connection attempts: it dials with the Bearer token, runs the
+// session (session.go) until it ends, and asks the close-code table (ReconnectPolicyOf) what
+// comes next, waiting out a full-jitter backoff delay where the table says so. Handing messages
+// over and acking them is delivery.go's; unconfirmed Sends are outbox.go's. Close (or a close code
+// after which the contract says stop) makes the Receiver final: the connection is closed with a
+// closing handshake, unconfirmed Sends fail with CLIENT_CLOSED, and Close waits until every
+// goroutine the Receiver started has ended.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +76,8 @@ type ReceiverOptions struct {
 	Token string
 	// TokenFunc is called before every connection attempt; after a 4401 it brings a fresh token.
 	TokenFunc func(ctx context.Context) (string, error)
-	// OnEvent is called with every event, from the Receiver's goroutine: it must not block.
+	// OnEvent is called with every event, from the Receiver's goroutine: it must not block (nor
+	// call Close, which waits for that goroutine).
 	OnEvent func(Event)
 	// DedupWindow is how many handed-over message ids are remembered to drop redeliveries.
 	// Default 10 000.
@@ -194,115 +190,6 @@ func (r *Receiver) Welcome() *Welcome {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.welcome
-}
-
-// Next blocks until the next message, ctx is done (ctx's error), or the Receiver stops: then an
-// *Error with Code CLIENT_CLOSED and the close code that stopped it. Messages come in the order
-// the gateway sent them, each once.
-func (r *Receiver) Next(ctx context.Context) (*Message, error) {
-	for {
-		if msg, err := r.take(); msg != nil || err != nil {
-			return msg, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-r.ready:
-		}
-	}
-}
-
-// Messages iterates over Next: each message with a nil error, then, once, the error that ended
-// the iteration (the Receiver stopped, or ctx is done).
-func (r *Receiver) Messages(ctx context.Context) iter.Seq2[*Message, error] {
-	return func(yield func(*Message, error) bool) {
-		for {
-			msg, err := r.Next(ctx)
-			if !yield(msg, err) || err != nil {
-				return
-			}
-		}
-	}
-}
-
-// take hands over the first inbox entry that is still news, or the final error.
-func (r *Receiver) take() (*Message, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for len(r.inbox) > 0 {
-		entry := r.inbox[0]
-		r.inbox[0] = inboxEntry{}
-		r.inbox = r.inbox[1:]
-		id := entry.msg.ID
-		switch {
-		case entry.session != r.session:
-			continue // its session ended: the gateway sends it again if it is still unacked
-		case r.handed.Has(id):
-			if r.acked.Has(id) && r.queueAck(id) { // handled before the session broke: ack the redelivery
-				go r.flushAcks()
-			}
-			continue
-		}
-		r.handed.Add(id)
-		return entry.msg, nil
-	}
-	if r.final != nil {
-		return nil, r.final
-	}
-	return nil, nil
-}
-
-func (r *Receiver) ack(ctx context.Context, id string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	if r.final != nil {
-		r.mu.Unlock()
-		return r.final
-	}
-	r.acked.Add(id)
-	queued := r.queueAck(id)
-	r.mu.Unlock()
-	if queued {
-		r.flushAcks()
-	}
-	return nil
-}
-
-// queueAck queues an ack for the current session if the gateway sent id on it (acks never go
-// to a session that did not send the message); otherwise the redelivery is acked on arrival.
-func (r *Receiver) queueAck(id string) bool {
-	if _, ok := r.unacked[id]; !ok || r.conn == nil {
-		return false
-	}
-	delete(r.unacked, id)
-	r.acks = append(r.acks, id)
-	return true
-}
-
-// flushAcks writes the pending acks of the current session, coalesced: one caller writes at a
-// time, and acks queued meanwhile go out in its next frame. A write that fails means the session
-// is ending; the acks are remembered (acked) and the redeliveries are acked instead.
-func (r *Receiver) flushAcks() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.flushing {
-		return
-	}
-	r.flushing = true
-	defer func() { r.flushing = false }()
-	for len(r.acks) > 0 && r.conn != nil {
-		ids := r.acks[:min(len(r.acks), 10_000)] // the contract's limit per ack frame
-		r.acks = r.acks[len(ids):]
-		conn := r.conn
-		r.mu.Unlock()
-		err := writeFrame(conn, map[string]any{"type": "ack", "ids": ids})
-		r.mu.Lock()
-		if err != nil {
-			return
-		}
-	}
 }
 
 // Close stops the Receiver: the session is closed with 1000, every goroutine it started ends,
@@ -470,230 +357,4 @@ func (r *Receiver) connect() (code int, reason string, welcomed bool) {
 	}
 	r.mu.Unlock()
 	return code, describeClose(code, serverReason), s.welcomed
-}
-
-// session is one connection from dial to close.
-type session struct {
-	r        *Receiver
-	conn     *websocket.Conn
-	welcomed bool
-}
-
-// run reads frames until the session ends; the welcome must come before welcomeBy.
-func (s *session) run(welcomeBy time.Time) (int, string) {
-	r := s.r
-	var heartbeat time.Duration
-	stopHeartbeat := func() {}
-	defer func() { stopHeartbeat() }()
-	for {
-		// Not derived from stopCtx: Close ends a session with a closing handshake, not by
-		// cancelling a read (which would drop the connection without a close frame).
-		var readCtx context.Context
-		var cancel context.CancelFunc
-		switch {
-		case !s.welcomed:
-			readCtx, cancel = context.WithDeadline(context.Background(), welcomeBy)
-		case heartbeat > 0:
-			readCtx, cancel = context.WithTimeout(context.Background(), 2*heartbeat)
-		default:
-			readCtx, cancel = context.WithCancel(context.Background())
-		}
-		kind, data, err := s.conn.Read(readCtx)
-		timedOut := readCtx.Err() != nil
-		cancel()
-		if err != nil {
-			switch {
-			case r.stopCtx.Err() != nil:
-				closeConn(s.conn, CloseNormal, "closed by the client")
-				return CloseNormal, "closed by the client"
-			case timedOut && !s.welcomed:
-				return s.giveUp(fmt.Sprintf("no welcome within %v", r.opts.ConnectTimeout))
-			case timedOut:
-				return s.giveUp(fmt.Sprintf("no frame within %v (2 × heartbeatMs)", 2*heartbeat))
-			}
-			if status := websocket.CloseStatus(err); status != -1 {
-				var closeErr websocket.CloseError
-				errors.As(err, &closeErr)
-				return int(status), closeErr.Reason
-			}
-			r.emitError(CodeConnectionLost, "WebSocket error: "+err.Error(), err)
-			return CloseAbnormal, ""
-		}
-		if kind != websocket.MessageText {
-			r.emitError(CodeInvalidServerFrame, "a binary frame", nil)
-			continue
-		}
-		if welcome := s.receive(data); welcome != nil {
-			s.welcomed = true
-			heartbeat = time.Duration(welcome.HeartbeatMs) * time.Millisecond
-			stopHeartbeat = startHeartbeat(s.conn, heartbeat)
-			r.writeSends() // before the open event, so a Send made in OnEvent queues behind them
-			r.emit(Event{Kind: EventOpen, Welcome: welcome})
-		}
-	}
-}
-
-// giveUp closes a session that looks dead with 4000 and reports it as lost (1006).
-func (s *session) giveUp(reason string) (int, string) {
-	s.r.emitError(CodeConnectionLost, reason, nil)
-	closeConn(s.conn, closeGivingUp, reason)
-	return CloseAbnormal, reason
-}
-
-// closeConn closes with a closing handshake, which waits for the server's answer at most 5 s
-// (the websocket package's bound); a second close of the same connection is harmless.
-func closeConn(conn *websocket.Conn, code int, reason string) {
-	if len(reason) > 123 {
-		reason = reason[:123] // a close frame's reason is at most 123 bytes
-	}
-	_ = conn.Close(websocket.StatusCode(code), reason)
-}
-
-// startHeartbeat pings every interval (the server answers pong) until the returned func is called.
-func startHeartbeat(conn *websocket.Conn, interval time.Duration) func() {
-	if interval <= 0 {
-		return func() {}
-	}
-	stopped, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		ticker := time.NewTicker(interval)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-stopped:
-				return
-			case <-ticker.C:
-				_ = writeFrame(conn, map[string]string{"type": "ping"})
-			}
-		}
-	}()
-	return func() {
-		close(stopped)
-		<-done
-	}
-}
-
-// serverFrame is every server → client frame's fields in one struct (the contract's union).
-type serverFrame struct {
-	Type string `json:"type"`
-	Welcome
-	Message
-	Code   ErrorCode `json:"code"`
-	Text   string    `json:"message"`
-	Ref    string    `json:"ref"`
-	Status string    `json:"status"`
-}
-
-// requiredFields of each server frame type (the contract's schema, libs/protocol Frame.ts).
-var requiredFields = map[string][]string{
-	"welcome": {"session", "recipient", "pending", "maxInFlight", "heartbeatMs"},
-	"message": {"id", "priority", "payload", "enqueuedAt", "expiresAt", "redelivered"},
-	"sent":    {"id", "status"},
-	"error":   {"code", "message"},
-	"pong":    {},
-}
-
-// decodeServerFrame parses a frame and checks it against the contract: a known type, its
-// fields present and of the right JSON types, a known priority and status.
-func decodeServerFrame(data []byte) (serverFrame, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return serverFrame{}, err
-	}
-	var frame serverFrame
-	if err := json.Unmarshal(data, &frame); err != nil {
-		return serverFrame{}, err
-	}
-	required, ok := requiredFields[frame.Type]
-	if !ok {
-		return serverFrame{}, fmt.Errorf("unknown type %q", frame.Type)
-	}
-	for _, field := range required {
-		if value, ok := fields[field]; !ok || string(value) == "null" && field != "payload" {
-			return serverFrame{}, fmt.Errorf("a %s frame without %s", frame.Type, field)
-		}
-	}
-	switch frame.Type {
-	case "message":
-		if !slices.Contains(Priorities, frame.Message.Priority) {
-			return serverFrame{}, fmt.Errorf("unknown priority %q", frame.Message.Priority)
-		}
-	case "sent":
-		if frame.Status != "queued" && frame.Status != "dropped" {
-			return serverFrame{}, fmt.Errorf("unknown status %q", frame.Status)
-		}
-	case "welcome":
-		for _, priority := range Priorities {
-			if _, ok := frame.Pending[priority]; !ok {
-				return serverFrame{}, fmt.Errorf("a welcome without a pending count for %s", priority)
-			}
-		}
-	}
-	return frame, nil
-}
-
-// receive handles one text frame; the welcome, if it was one.
-func (s *session) receive(data []byte) *Welcome {
-	r := s.r
-	frame, err := decodeServerFrame(data)
-	if err != nil {
-		r.emitError(CodeInvalidServerFrame, "not a frame of the contract: "+err.Error(), err)
-		return nil
-	}
-	switch frame.Type {
-	case "welcome":
-		if s.welcomed {
-			return nil
-		}
-		welcome := frame.Welcome
-		r.mu.Lock()
-		if r.final != nil {
-			r.mu.Unlock()
-			return nil
-		}
-		r.session++
-		r.conn = s.conn
-		r.welcome = &welcome
-		r.state = StateOpen
-		r.mu.Unlock()
-		return &welcome
-	case "message":
-		if !s.welcomed {
-			r.emitError(CodeInvalidServerFrame, "a message frame before the welcome", nil)
-			return nil
-		}
-		msg := frame.Message
-		msg.receiver = r
-		r.mu.Lock()
-		if r.conn == s.conn {
-			r.unacked[msg.ID] = struct{}{}
-			r.inbox = append(r.inbox, inboxEntry{msg: &msg, session: r.session})
-		}
-		r.mu.Unlock()
-		r.wake()
-	case "sent":
-		r.mu.Lock()
-		r.outbox.settle(frame.Ref, outcome{result: SendResult{ID: frame.Message.ID, Status: frame.Status}})
-		r.mu.Unlock()
-	case "error":
-		err := &Error{Code: frame.Code, Message: frame.Text}
-		r.mu.Lock()
-		settled := frame.Ref != "" && r.outbox.settle(frame.Ref, outcome{err: err})
-		r.mu.Unlock()
-		if !settled {
-			r.emit(Event{Kind: EventError, Err: err})
-		}
-	}
-	return nil
-}
-
-func writeFrame(conn *websocket.Conn, frame any) error {
-	data, err := json.Marshal(frame)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	return conn.Write(ctx, websocket.MessageText, data)
 }
