@@ -137,13 +137,6 @@ func TestGatewayRefusalsCarryTheContractsCodes(t *testing.T) {
 			t.Fatalf("results %+v, %v", results, results[1].Err)
 		}
 	})
-	t.Run("an invalid message is refused before it is sent", func(t *testing.T) {
-		_, err := g.producer(t).Send(ctx, holdover.Outgoing{To: carol, Priority: "urgent", Payload: 1})
-		var e *holdover.Error
-		if !errors.As(err, &e) || e.Code != holdover.CodeInvalidMessage || e.Path != "priority" || e.Status != 0 {
-			t.Fatalf("got %v", err)
-		}
-	})
 }
 
 func TestGatewayTakeoverStopsTheOlderReceiverWith4409(t *testing.T) {

@@ -109,8 +109,8 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []Outgoing) ([]BatchResul
 		wire, err := toWire(msg)
 		if err != nil {
 			var e *Error
-			if errors.As(err, &e) && e.Path == "" {
-				e.Path = fmt.Sprintf("messages[%d]", i)
+			if errors.As(err, &e) {
+				e.Path = fmt.Sprintf("messages.%d.%s", i, e.Path) // the gateway's notation
 			}
 			return nil, err
 		}

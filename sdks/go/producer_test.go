@@ -132,3 +132,38 @@ func TestProducerStopsAfterMaxRetries(t *testing.T) {
 		t.Fatal("a retried batch carried other ids")
 	}
 }
+
+func TestProducerRefusesAnInvalidMessageBeforeSendingIt(t *testing.T) {
+	s := &script{answers: []func(http.ResponseWriter){queued}}
+	p := scriptedProducer(t, s)
+	cases := []struct {
+		send func() error
+		path string
+	}{
+		{func() error {
+			_, err := p.Send(context.Background(), holdover.Outgoing{To: "", Payload: 1})
+			return err
+		}, "to"},
+		{func() error {
+			_, err := p.Send(context.Background(), holdover.Outgoing{To: "a", TTL: 1500 * time.Microsecond, Payload: 1})
+			return err
+		}, "ttlMs"},
+		{func() error {
+			_, err := p.Send(context.Background(), holdover.Outgoing{To: "a", Payload: func() {}})
+			return err
+		}, "payload"},
+		{func() error {
+			_, err := p.SendBatch(context.Background(), []holdover.Outgoing{{To: "a", Payload: 1}, {To: "b", Priority: "urgent", Payload: 2}})
+			return err
+		}, "messages.1.priority"},
+	}
+	for _, c := range cases {
+		var e *holdover.Error
+		if err := c.send(); !errors.As(err, &e) || e.Code != holdover.CodeInvalidMessage || e.Path != c.path {
+			t.Errorf("got %v, want INVALID_MESSAGE at %s", err, c.path)
+		}
+	}
+	if len(s.bodies) != 0 {
+		t.Fatalf("%d requests were made", len(s.bodies))
+	}
+}
