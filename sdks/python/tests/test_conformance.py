@@ -90,7 +90,8 @@ async def test_conformance_case(path: Path) -> None:
 
     async def send(i: int, s: Dict[str, Any]) -> None:
         try:
-            r = await receiver.send(s["to"], s["payload"], priority=s.get("priority"), ttl_ms=s.get("ttlMs"), id=s.get("id"))
+            options = {name: s[key] for key, name in (("priority", "priority"), ("ttlMs", "ttl_ms"), ("id", "id")) if key in s}
+            r = await receiver.send(s["to"], s["payload"], **options)
             sends[i] = {"status": r.status, "id": r.id}
         except HoldoverError as error:
             sends[i] = {"error": error.code}

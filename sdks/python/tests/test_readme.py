@@ -7,7 +7,6 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Dict
 
 from conftest import Gateway
 
@@ -22,32 +21,26 @@ def example(uses: str) -> str:
     return block
 
 
-def env(**extra: str) -> Dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
-
-
-async def test_the_producer_example_sends_and_the_receiver_example_receives_and_acks(gateway: Gateway) -> None:
-    producer = await asyncio.create_subprocess_exec(
+async def start(uses: str, **env: str) -> asyncio.subprocess.Process:
+    """Runs the README's example that uses ``uses`` as it is, in a process of its own."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        example("Producer"),
-        env=env(HOLDOVER_URL=gateway.url, HOLDOVER_TOKEN=gateway.token("producer", ["publish"])),
+        example(uses),
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def test_the_producer_example_sends_and_the_receiver_example_receives_and_acks(gateway: Gateway) -> None:
+    producer = await start("Producer", HOLDOVER_URL=gateway.url, HOLDOVER_TOKEN=gateway.token("producer", ["publish"]))
     out, _ = await asyncio.wait_for(producer.communicate(), 30)
     assert producer.returncode == 0, out.decode()
     assert out.decode().strip() == "queued greeting-1"
     assert gateway.depth("alice")["high"] == 1
 
-    receiver = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        example("Receiver"),
-        env=env(HOLDOVER_WS_URL=gateway.ws_url, HOLDOVER_TOKEN=gateway.token("alice", ["receive"])),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    receiver = await start("Receiver", HOLDOVER_WS_URL=gateway.ws_url, HOLDOVER_TOKEN=gateway.token("alice", ["receive"]))
     try:
         assert receiver.stdout is not None
         line = await asyncio.wait_for(receiver.stdout.readline(), 30)

@@ -4,7 +4,7 @@ from ._backoff import Backoff, BackoffOptions, backoff_delay
 from ._dedup import DedupWindow
 from ._errors import HoldoverError, SessionClosed, describe_close, reconnect_policy
 from ._frames import Message, Priority, SendResult, Welcome
-from ._outgoing import OutgoingMessage
+from ._outgoing import OutgoingMessage, SendOptions
 from .producer import Producer, RetryOptions
 from .receiver import Receiver, ReceiverState
 
@@ -20,6 +20,7 @@ __all__ = [
     "Receiver",
     "ReceiverState",
     "RetryOptions",
+    "SendOptions",
     "SendResult",
     "SessionClosed",
     "Welcome",

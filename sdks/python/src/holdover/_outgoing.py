@@ -10,13 +10,22 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, TypedDict
 
 from ._errors import HoldoverError
 from ._frames import PRIORITIES, Priority
 
 MAX_RECIPIENT_BYTES = 256
 MAX_MESSAGE_ID_LENGTH = 256
+
+
+class SendOptions(TypedDict, total=False):
+    """The keyword options of ``Producer.send`` and ``Receiver.send``."""
+
+    priority: Priority
+    ttl_ms: int
+    #: The dedup key; the same id again within the gateway's window (at least 2 min) queues once.
+    id: str
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ import inspect
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, TypeVar, Union
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, TypeVar, Union, Unpack
 
 import httpx
 
 from ._backoff import Backoff, BackoffOptions
 from ._errors import HoldoverError
-from ._frames import Priority, SendResult, send_result, wire_error
-from ._outgoing import OutgoingMessage, message_request
+from ._frames import SendResult, send_result, wire_error
+from ._outgoing import OutgoingMessage, SendOptions, message_request
 
 MAX_BATCH = 1000
 _T = TypeVar("_T")
@@ -95,13 +95,11 @@ class Producer:
         self,
         to: str,
         payload: Any,
-        *,
-        priority: Optional[Priority] = None,
-        ttl_ms: Optional[int] = None,
-        id: Optional[str] = None,
+        **options: Unpack[SendOptions],
     ) -> SendResult:
-        """Enqueues one message; ``queued``, or ``dropped`` (the queue is full under drop_newest)."""
-        body = message_request(OutgoingMessage(to, payload, priority, ttl_ms, id))
+        """Enqueues one message (``priority=``, ``ttl_ms=``, ``id=``); ``queued``, or ``dropped``
+        (the queue is full under drop_newest)."""
+        body = message_request(OutgoingMessage(to, payload, **options))
         answer = await self._post("/v1/messages", body, expect=202)
         return self._parse(lambda: send_result(answer))
 

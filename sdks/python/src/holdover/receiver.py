@@ -25,7 +25,7 @@ import asyncio
 import inspect
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, List, Literal, Optional, Tuple, Union, Unpack
 from urllib.parse import urlparse
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,9 +36,9 @@ from websockets.typing import Subprotocol
 from ._backoff import Backoff, BackoffOptions
 from ._dedup import DedupWindow
 from ._errors import HoldoverError, SessionClosed, describe_close, reconnect_policy
-from ._frames import ErrorFrame, Message, Priority, SendResult, Sent, Welcome, parse_server_frame
+from ._frames import ErrorFrame, Message, SendResult, Sent, Welcome, parse_server_frame
 from ._outbox import Outbox
-from ._outgoing import OutgoingMessage, message_request
+from ._outgoing import OutgoingMessage, SendOptions, message_request
 
 ReceiverState = Literal["connecting", "open", "reconnecting", "closed"]
 TokenProvider = Callable[[], Union[str, Awaitable[str]]]
@@ -205,12 +205,9 @@ class Receiver:
         self,
         to: str,
         payload: Any,
-        *,
-        priority: Optional[Priority] = None,
-        ttl_ms: Optional[int] = None,
-        id: Optional[str] = None,
+        **options: Unpack[SendOptions],
     ) -> SendResult:
-        """Enqueues a message over this session (needs the ``publish`` scope).
+        """Enqueues a message over this session (needs the ``publish`` scope); options as ``Producer.send``.
 
         Waits while disconnected and goes out after the next welcome with the same id, so the
         gateway never queues it twice. Raises ``HoldoverError`` with the gateway's code
@@ -218,7 +215,7 @@ class Receiver:
         """
         if self.state == "closed":
             raise HoldoverError("CLIENT_CLOSED", "the receiver is closed")
-        request = message_request(OutgoingMessage(to, payload, priority, ttl_ms, id))
+        request = message_request(OutgoingMessage(to, payload, **options))
         result = self._outbox.add(request)
         if self.state == "open":
             self._outbox.attempt_all(self._write)
