@@ -4,6 +4,9 @@
 // a real nats-server with two gateway nodes, and a control endpoint through which the kill -9
 // test has one of them SIGKILLed and started again on the same port.
 import { randomBytes } from "node:crypto"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { type RunningGateway, type RunningNats, startGateway, startNats } from "@holdover/local-nats"
@@ -27,7 +30,9 @@ const controlServer = (initial: RunningGateway, nats: RunningNats) => {
     const act = async () => {
       if (request.method === "POST" && request.url === "/kill") {
         doomed.signal("SIGKILL")
-        return `exited: ${await doomed.exited}`
+        const exited = await doomed.exited
+        if (exited !== "SIGKILL") throw new Error(`the gateway exited with ${exited}, not by SIGKILL`)
+        return `exited: ${exited}`
       }
       if (request.method === "POST" && request.url === "/restart") {
         doomed = await gateway(nats, { HOLDOVER_PORT: String(doomed.port) })
@@ -93,6 +98,36 @@ describe("the Go SDK", () => {
     ]) {
       const { code, output } = await go(args)
       expect(code, `go ${args.join(" ")}:\n${output}`).toBe(0)
+    }
+  })
+
+  it("is a module another program can require by its path", async () => {
+    const consumer = mkdtempSync(join(tmpdir(), "holdover-go-consumer-"))
+    const goMod = [
+      "module example.com/consumer",
+      "go 1.23",
+      "require github.com/holdover/holdover/sdks/go v0.1.0",
+      `replace github.com/holdover/holdover/sdks/go => ${goDir}`,
+    ]
+    const main = [
+      "package main",
+      'import "fmt"',
+      'import holdover "github.com/holdover/holdover/sdks/go"',
+      'func main() { _, err := holdover.NewReceiver(holdover.ReceiverOptions{URL: "http://x"}); fmt.Println(holdover.Subprotocol, err != nil) }',
+    ]
+    try {
+      writeFileSync(join(consumer, "go.mod"), goMod.join("\n\n") + "\n")
+      writeFileSync(join(consumer, "main.go"), main.join("\n\n") + "\n")
+      for (const args of [
+        ["mod", "tidy"],
+        ["run", "."],
+      ]) {
+        const { code, output } = await runProcess("go", args, { cwd: consumer, timeoutMs: 120_000 })
+        expect(code, `go ${args.join(" ")} in a consumer module:\n${output}`).toBe(0)
+        if (args[0] === "run") expect(output.trim()).toBe("holdover.v1 true")
+      }
+    } finally {
+      rmSync(consumer, { recursive: true, force: true })
     }
   })
 
