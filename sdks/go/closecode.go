@@ -1,6 +1,6 @@
 package holdover
 
-// The contract's close codes and what a lost session leads to (PROTOCOL.md "Close codes"),
+// The contract's close codes and what a lost session leads to (docs/protocol.md, "Close codes"),
 // exactly as the TypeScript SDK decides it (libs/protocol CloseCode.ts, reconnectPolicy).
 
 import "fmt"

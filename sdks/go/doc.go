@@ -1,4 +1,4 @@
-// Package holdover is the Go SDK for Holdover's wire contract (PROTOCOL.md, version 1).
+// Package holdover is the Go SDK for Holdover's wire contract, version 1 (docs/protocol.md).
 //
 // A [Producer] enqueues messages over HTTP (POST /v1/messages and /v1/messages/batch): every
 // message carries an idempotency id (the caller's, or a generated UUID), so the retries it makes

@@ -12,7 +12,7 @@ import (
 // ErrorCode is a contract code or an SDK code.
 type ErrorCode string
 
-// The contract's codes (PROTOCOL.md).
+// The contract's codes (docs/protocol.md).
 const (
 	CodeInvalidMessage   ErrorCode = "INVALID_MESSAGE"
 	CodeInvalidFrame     ErrorCode = "INVALID_FRAME"
