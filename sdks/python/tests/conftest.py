@@ -14,8 +14,9 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ def _b64(data: bytes) -> str:
 def mint(secret: str, sub: str, scopes: Sequence[str], ttl_s: int = 3600, **claims: Any) -> str:
     """An HS256 JWT as the gateway accepts it (PROTOCOL.md, Tokens)."""
     now = int(time.time())
-    payload: Dict[str, Any] = {"sub": sub, "scope": " ".join(scopes), "iat": now, "exp": now + ttl_s, **claims}
+    payload: dict[str, Any] = {"sub": sub, "scope": " ".join(scopes), "iat": now, "exp": now + ttl_s, **claims}
     signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{_b64(json.dumps(payload).encode())}"
     signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_b64(signature)}"
@@ -44,7 +45,7 @@ class Gateway:
     def token(self, sub: str, scopes: Sequence[str] = ("receive", "publish", "admin"), **claims: Any) -> str:
         return mint(self.secret, sub, scopes, **claims)
 
-    def depth(self, recipient: str) -> Dict[str, int]:
+    def depth(self, recipient: str) -> dict[str, int]:
         """GET /v1/recipients/{id}/queue → depth per priority."""
         answer = httpx.get(
             f"{self.url}/v1/recipients/{recipient}/queue",
@@ -52,14 +53,15 @@ class Gateway:
             timeout=10,
         )
         assert answer.status_code == 200, answer.text
-        depth: Dict[str, int] = answer.json()["depth"]
+        depth: dict[str, int] = answer.json()["depth"]
         return depth
 
 
 @pytest.fixture(scope="session")
 def gateway() -> Gateway:
-    env: Dict[str, Optional[str]] = {
-        k: os.environ.get(k) for k in ("HOLDOVER_URL", "HOLDOVER_WS_URL", "HOLDOVER_SECRET", "HOLDOVER_RATE_LIMITED_URL")
+    env: dict[str, str | None] = {
+        k: os.environ.get(k)
+        for k in ("HOLDOVER_URL", "HOLDOVER_WS_URL", "HOLDOVER_SECRET", "HOLDOVER_RATE_LIMITED_URL")
     }
     missing = [k for k, v in env.items() if not v]
     if missing:

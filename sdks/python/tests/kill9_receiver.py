@@ -33,14 +33,22 @@ async def main() -> int:
         nonlocal handed
         async with receiver:
             async for m in receiver:
-                report({"event": "message", "id": m.id, "priority": m.priority, "payload": m.payload, "redelivered": m.redelivered})
+                report(
+                    {
+                        "event": "message",
+                        "id": m.id,
+                        "priority": m.priority,
+                        "payload": m.payload,
+                        "redelivered": m.redelivered,
+                    }
+                )
                 handed += 1
                 if handed >= expected:
                     break  # leaving `async with` acks it and closes with 1000
 
     try:
         await asyncio.wait_for(receive(), float(os.environ.get("HOLDOVER_DEADLINE_S", "90")))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         report({"event": "timeout", "handed": handed})
         return 1
     return 0

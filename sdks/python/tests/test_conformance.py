@@ -12,24 +12,27 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import httpx
 import pytest
 
 from holdover import BackoffOptions, HoldoverError, Receiver, SessionClosed
 
-CASES = sorted((Path(__file__).resolve().parents[2] / "conformance" / "cases").glob("*.json"))
+CASES = {
+    p.stem: json.loads(p.read_text())
+    for p in sorted((Path(__file__).resolve().parents[2] / "conformance" / "cases").glob("*.json"))
+}
 
 
-def receiver_for(url: str, client: Dict[str, Any], errors: List[str]) -> Receiver:
+def receiver_for(url: str, client: dict[str, Any], errors: list[str]) -> Receiver:
     tokens = client.get("tokens")
     if tokens:
         attempts = itertools.count()
-        auth: Dict[str, Any] = {"get_token": lambda: tokens[min(next(attempts), len(tokens) - 1)]}
+        auth: dict[str, Any] = {"get_token": lambda: tokens[min(next(attempts), len(tokens) - 1)]}
     else:
         auth = {"token": client["token"]}
-    options: Dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if "connectTimeoutMs" in client:
         options["connect_timeout_ms"] = client["connectTimeoutMs"]
     if "dedupWindow" in client:
@@ -38,14 +41,14 @@ def receiver_for(url: str, client: Dict[str, Any], errors: List[str]) -> Receive
     return Receiver(url, backoff=backoff, on_error=lambda e: errors.append(e.code), **auth, **options)
 
 
-def problems(expect: Dict[str, Any], outcome: Dict[str, Any]) -> List[str]:
+def problems(expect: dict[str, Any], outcome: dict[str, Any]) -> list[str]:
     """Step 7 of the runner: what differs from ``expect``, one line each."""
-    found: List[str] = []
+    found: list[str] = []
     if "delivered" in expect:
         got, want = outcome["delivered"], expect["delivered"]
         if len(got) != len(want):
             found.append(f"delivered {[m['id'] for m in got]}, expected {[m['id'] for m in want]}")
-        for i, (message, wanted) in enumerate(zip(got, want)):
+        for i, (message, wanted) in enumerate(zip(got, want, strict=False)):
             for key, value in wanted.items():
                 if message.get(key) != value:
                     found.append(f"delivered[{i}].{key} is {message.get(key)!r}, expected {value!r}")
@@ -64,16 +67,15 @@ def problems(expect: Dict[str, Any], outcome: Dict[str, Any]) -> List[str]:
     return found
 
 
-@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
-async def test_conformance_case(path: Path) -> None:
+@pytest.mark.parametrize("name", CASES)
+async def test_conformance_case(name: str) -> None:
     base = os.environ.get("HOLDOVER_CONFORMANCE_URL")
     if not base:
         pytest.skip("HOLDOVER_CONFORMANCE_URL is not set (sdks/test/python.test.ts sets it)")
-    case = json.loads(path.read_text())
-    name, run = path.stem, f"py-{uuid.uuid4().hex[:12]}"
+    case, run = CASES[name], f"py-{uuid.uuid4().hex[:12]}"
     result_url = f"{base.replace('ws://', 'http://', 1)}/result/{name}/{run}"
-    errors: List[str] = []
-    delivered: List[Dict[str, Any]] = []
+    errors: list[str] = []
+    delivered: list[dict[str, Any]] = []
     receiver = receiver_for(f"{base}/{name}/{run}", case["client"], errors)
 
     async def consume() -> None:
@@ -86,11 +88,13 @@ async def test_conformance_case(path: Path) -> None:
             pass  # recorded as receiver.closed_by
 
     planned = case["client"].get("sends", [])
-    sends: List[Optional[Dict[str, Any]]] = [None] * len(planned)
+    sends: list[dict[str, Any] | None] = [None] * len(planned)
 
-    async def send(i: int, s: Dict[str, Any]) -> None:
+    async def send(i: int, s: dict[str, Any]) -> None:
         try:
-            options = {name: s[key] for key, name in (("priority", "priority"), ("ttlMs", "ttl_ms"), ("id", "id")) if key in s}
+            options = {
+                name: s[key] for key, name in (("priority", "priority"), ("ttlMs", "ttl_ms"), ("id", "id")) if key in s
+            }
             r = await receiver.send(s["to"], s["payload"], **options)
             sends[i] = {"status": r.status, "id": r.id}
         except HoldoverError as error:
@@ -110,11 +114,11 @@ async def test_conformance_case(path: Path) -> None:
             return bool((await http.get(result_url)).json()["done"])
 
         deadline = loop.time() + case.get("timeoutMs", 10_000) / 1000
-        while loop.time() < deadline and not await played_out():
+        while loop.time() < deadline and not await played_out():  # noqa: ASYNC110 (polls the server over HTTP)
             await asyncio.sleep(0.02)
         await asyncio.sleep(case.get("settleMs", 0) / 1000)
         closed_by = receiver.closed_by
-        final: Dict[str, Any] = {"state": "closed" if receiver.state == "closed" else "open", "takenOver": False}
+        final: dict[str, Any] = {"state": "closed" if receiver.state == "closed" else "open", "takenOver": False}
         if closed_by is not None:
             final.update(code=closed_by.close_code, takenOver=closed_by.taken_over)
         await receiver.close()

@@ -6,11 +6,10 @@ import asyncio
 import json
 import time
 import uuid
-from typing import List
 
 import pytest
-
 from conftest import Gateway
+
 from holdover import BackoffOptions, HoldoverError, OutgoingMessage, Producer, RetryOptions, SendResult
 
 
@@ -94,7 +93,7 @@ async def test_429_is_retried_after_the_gateways_retry_after(gateway: Gateway, r
 
 
 async def test_503_is_retried_after_retry_after_with_the_same_id() -> None:
-    bodies: List[dict] = []
+    bodies: list[dict] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")

@@ -40,7 +40,9 @@ async def test_the_producer_example_sends_and_the_receiver_example_receives_and_
     assert out.decode().strip() == "queued greeting-1"
     assert gateway.depth("alice")["high"] == 1
 
-    receiver = await start("Receiver", HOLDOVER_WS_URL=gateway.ws_url, HOLDOVER_TOKEN=gateway.token("alice", ["receive"]))
+    receiver = await start(
+        "Receiver", HOLDOVER_WS_URL=gateway.ws_url, HOLDOVER_TOKEN=gateway.token("alice", ["receive"])
+    )
     try:
         assert receiver.stdout is not None
         line = await asyncio.wait_for(receiver.stdout.readline(), 30)

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import List
 
 import pytest
-
 from conftest import Gateway, mint
+
 from holdover import BackoffOptions, HoldoverError, Message, OutgoingMessage, Producer, Receiver, SessionClosed
 
 FAST = BackoffOptions(initial_ms=50, max_ms=500)
 RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
-async def take(receiver: Receiver, count: int, timeout_s: float = 20) -> List[Message]:
-    got: List[Message] = []
+async def take(receiver: Receiver, count: int, timeout_s: float = 20) -> list[Message]:
+    got: list[Message] = []
 
     async def run() -> None:
         async for message in receiver:

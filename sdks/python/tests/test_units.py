@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -38,7 +40,7 @@ def test_the_dedup_window_forgets_the_oldest_id_beyond_its_capacity() -> None:
 
 def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     assert _retry_after_seconds("3") == 3.0
-    in_two = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=2), usegmt=True)
+    in_two = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
     assert 0 < (_retry_after_seconds(in_two) or 0) <= 2
     assert _retry_after_seconds("soon") is None and _retry_after_seconds(None) is None
 
@@ -48,10 +50,23 @@ def test_server_frames_outside_the_contract_are_refused() -> None:
         '{"type":"message","id":"m1","priority":"low","payload":null,"enqueuedAt":"t","expiresAt":"t","redelivered":false}'
     )
     assert message == Message("m1", "low", None, "t", "t", False)
-    for bad in ["nope", "[]", '{"type":"message","id":"m1"}', '{"type":"error","code":"NOPE","message":""}', '{"type":"x"}']:
+    for bad in [
+        "nope",
+        "[]",
+        '{"type":"message","id":"m1"}',
+        '{"type":"error","code":"NOPE","message":""}',
+        '{"type":"x"}',
+    ]:
         with pytest.raises(HoldoverError) as caught:
             parse_server_frame(bad)
         assert caught.value.code == "INVALID_SERVER_FRAME"
+
+
+def test_the_sdk_and_its_tests_are_formatted_and_lint_free() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for args in (["format", "--check"], ["check"]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *args, str(root)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_package_type_checks_under_mypy_strict() -> None:

@@ -8,8 +8,8 @@ uniformly random whole number of milliseconds in ``[0, min(max_ms, initial_ms * 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,10 @@ class BackoffOptions:
     initial_ms: float = 250
     #: Ceiling of every delay.
     max_ms: float = 30_000
+
+
+#: 250 ms, then doubling, up to 30 s: the TypeScript SDK's default.
+DEFAULT_BACKOFF = BackoffOptions()
 
 
 def backoff_delay(attempt: int, options: BackoffOptions, rand: Callable[[], float] = random.random) -> int:

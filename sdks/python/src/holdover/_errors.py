@@ -8,7 +8,7 @@ gateway said so (a close code after which the contract says not to reconnect).
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 #: Codes of the contract (PROTOCOL.md, libs/protocol/src/ErrorCode.ts).
 WireErrorCode = Literal[
@@ -44,9 +44,9 @@ class HoldoverError(Exception):
         code: str,
         message: str,
         *,
-        status: Optional[int] = None,
-        path: Optional[str] = None,
-        retry_after: Optional[float] = None,
+        status: int | None = None,
+        path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code

@@ -6,8 +6,9 @@ the parser of server frames: a frame that is not JSON, or not in the contract, r
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Dict, Literal, Mapping, Optional, Union, get_args
+from typing import Any, Literal, get_args
 
 from ._errors import HoldoverError, WireErrorCode
 
@@ -32,7 +33,7 @@ class Message:
 class Welcome:
     session: str
     recipient: str
-    pending: Dict[str, int]
+    pending: dict[str, int]
     max_in_flight: int
     heartbeat_ms: float
 
@@ -43,20 +44,20 @@ class SendResult:
 
     id: str
     status: Literal["queued", "dropped"]
-    priority: Optional[Priority] = None
-    expires_at: Optional[str] = None
-    reason: Optional[str] = None
+    priority: Priority | None = None
+    expires_at: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
 class Sent:
-    ref: Optional[str]
+    ref: str | None
     result: SendResult
 
 
 @dataclass(frozen=True)
 class ErrorFrame:
-    ref: Optional[str]
+    ref: str | None
     error: HoldoverError
 
 
@@ -65,21 +66,21 @@ class Pong:
     pass
 
 
-ServerFrame = Union[Welcome, Message, Sent, ErrorFrame, Pong]
+ServerFrame = Welcome | Message | Sent | ErrorFrame | Pong
 
 
 def _invalid(what: str) -> HoldoverError:
     return HoldoverError("INVALID_SERVER_FRAME", what)
 
 
-def _field(frame: Mapping[str, Any], key: str, kind: Union[type, tuple[type, ...]]) -> Any:
+def _field(frame: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     value = frame.get(key)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise _invalid(f"{frame.get('type')} frame: {key} is {value!r}")
     return value
 
 
-def _optional_str(frame: Mapping[str, Any], key: str) -> Optional[str]:
+def _optional_str(frame: Mapping[str, Any], key: str) -> str | None:
     return None if key not in frame else _field(frame, key, str)
 
 
@@ -98,7 +99,7 @@ def send_result(body: Mapping[str, Any]) -> SendResult:
     )
 
 
-def wire_error(body: Mapping[str, Any], status: Optional[int] = None) -> HoldoverError:
+def wire_error(body: Mapping[str, Any], status: int | None = None) -> HoldoverError:
     """``{"code","message","path"?}`` (an HTTP error body's ``error``, or an ``error`` frame)."""
     code = body.get("code")
     if code not in _wire_codes:
@@ -109,7 +110,7 @@ def wire_error(body: Mapping[str, Any], status: Optional[int] = None) -> Holdove
     )
 
 
-def parse_server_frame(text: Union[str, bytes]) -> ServerFrame:
+def parse_server_frame(text: str | bytes) -> ServerFrame:
     if not isinstance(text, str):
         raise _invalid("a binary frame")
     try:

@@ -11,8 +11,9 @@ session that ended, so the next ``attempt_all`` sends those entries again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 from ._errors import HoldoverError
 from ._frames import SendResult
@@ -20,9 +21,9 @@ from ._frames import SendResult
 
 @dataclass
 class _Entry:
-    frame: Dict[str, Any]
-    future: "asyncio.Future[SendResult]"
-    ref: Optional[str] = None
+    frame: dict[str, Any]
+    future: asyncio.Future[SendResult]
+    ref: str | None = None
 
 
 class Outbox:
@@ -30,14 +31,14 @@ class Outbox:
         if capacity < 1:
             raise ValueError(f"max_outbox must be a positive integer, got {capacity}")
         self._capacity = capacity
-        self._entries: List[_Entry] = []
-        self._by_ref: Dict[str, _Entry] = {}
+        self._entries: list[_Entry] = []
+        self._by_ref: dict[str, _Entry] = {}
         self._refs = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, request: Dict[str, Any]) -> "asyncio.Future[SendResult]":
+    def add(self, request: dict[str, Any]) -> asyncio.Future[SendResult]:
         """Queues a send frame (without ref); the future settles when the gateway answers."""
         if len(self._entries) >= self._capacity:
             raise HoldoverError("OUTBOX_FULL", f"the outbox already holds {self._capacity} unconfirmed sends")
@@ -45,7 +46,7 @@ class Outbox:
         self._entries.append(_Entry({"type": "send", **request}, future))
         return future
 
-    def attempt_all(self, write: Callable[[Dict[str, Any]], bool]) -> None:
+    def attempt_all(self, write: Callable[[dict[str, Any]], bool]) -> None:
         """Hands every entry not yet sent on this session to ``write``; stops at the first refusal."""
         for entry in list(self._entries):
             if entry.ref is not None:
@@ -81,7 +82,7 @@ class Outbox:
             if not entry.future.done():
                 entry.future.set_exception(error)
 
-    def _take(self, ref: str) -> Optional[_Entry]:
+    def _take(self, ref: str) -> _Entry | None:
         entry = self._by_ref.pop(ref, None)
         if entry is not None:
             self._entries.remove(entry)

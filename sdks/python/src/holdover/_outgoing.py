@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, TypedDict
+from typing import Any, TypedDict
 
 from ._errors import HoldoverError
 from ._frames import PRIORITIES, Priority
@@ -34,12 +34,12 @@ class OutgoingMessage:
 
     to: str
     payload: Any
-    priority: Optional[Priority] = None
-    ttl_ms: Optional[int] = None
-    id: Optional[str] = None
+    priority: Priority | None = None
+    ttl_ms: int | None = None
+    id: str | None = None
 
 
-def message_request(message: OutgoingMessage) -> Dict[str, Any]:
+def message_request(message: OutgoingMessage) -> dict[str, Any]:
     """The contract's JSON body for one message, with its id; INVALID_MESSAGE if it breaks a rule."""
 
     def invalid(what: str, path: str) -> HoldoverError:
@@ -52,15 +52,13 @@ def message_request(message: OutgoingMessage) -> Dict[str, Any]:
         raise invalid(f"priority must be one of {', '.join(PRIORITIES)}", "priority")
     if ttl_ms is not None and (isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or ttl_ms <= 0):
         raise invalid("ttl_ms must be a positive whole number of milliseconds", "ttlMs")
-    if message_id is not None and (
-        not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH
-    ):
+    if message_id is not None and (not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH):
         raise invalid(f"id must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters", "id")
     try:
         json.dumps(message.payload, allow_nan=False)
     except (TypeError, ValueError) as cause:
         raise invalid(f"payload is not a JSON value: {cause}", "payload") from cause
-    body: Dict[str, Any] = {"to": to}
+    body: dict[str, Any] = {"to": to}
     if priority is not None:
         body["priority"] = priority
     if ttl_ms is not None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, TypeVar, Union, Unpack
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
@@ -40,7 +41,10 @@ class RetryOptions:
     max_retry_after_ms: float = 30_000
 
 
-def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
+DEFAULT_RETRY = RetryOptions()
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
     """Retry-After as delay-seconds or an HTTP-date (RFC 9110); None if absent or unreadable."""
     if value is None:
         return None
@@ -52,8 +56,8 @@ def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class Producer:
@@ -63,11 +67,11 @@ class Producer:
         self,
         url: str,
         *,
-        token: Optional[str] = None,
-        get_token: Optional[Callable[[], Union[str, Awaitable[str]]]] = None,
-        retry: RetryOptions = RetryOptions(),
+        token: str | None = None,
+        get_token: Callable[[], str | Awaitable[str]] | None = None,
+        retry: RetryOptions = DEFAULT_RETRY,
         timeout_ms: float = 10_000,
-        http: Optional[httpx.AsyncClient] = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         """``url`` is the gateway's base URL (``http://host:8080``); ``http`` a client of your own."""
         if token is None and get_token is None:
@@ -81,7 +85,7 @@ class Producer:
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout_ms / 1000)
 
-    async def __aenter__(self) -> "Producer":
+    async def __aenter__(self) -> Producer:
         return self
 
     async def __aexit__(self, *_: Any) -> None:
@@ -103,14 +107,14 @@ class Producer:
         answer = await self._post("/v1/messages", body, expect=202)
         return self._parse(lambda: send_result(answer))
 
-    async def send_batch(self, messages: Iterable[OutgoingMessage]) -> List[Union[SendResult, HoldoverError]]:
+    async def send_batch(self, messages: Iterable[OutgoingMessage]) -> list[SendResult | HoldoverError]:
         """Up to 1000 messages in one request; one result per message, in order.
 
         A message that fails (locally, INVALID_MESSAGE; or at the gateway, e.g. QUEUE_FULL) gets
         a ``HoldoverError`` in its place instead of a ``SendResult``; the others are queued.
         """
-        results: List[Union[SendResult, HoldoverError, None]] = []
-        bodies: List[Dict[str, Any]] = []
+        results: list[SendResult | HoldoverError | None] = []
+        bodies: list[dict[str, Any]] = []
         for message in messages:
             try:
                 bodies.append(message_request(message))
@@ -123,16 +127,18 @@ class Producer:
             answer = await self._post("/v1/messages/batch", {"messages": bodies}, expect=200)
             answered = answer.get("results")
             if not isinstance(answered, list) or len(answered) != len(bodies):
-                raise HoldoverError("INVALID_SERVER_FRAME", f"a batch answer without one result per message: {answer!r}")
+                raise HoldoverError(
+                    "INVALID_SERVER_FRAME", f"a batch answer without one result per message: {answer!r}"
+                )
             sent = iter(answered)
             results = [self._batch_result(next(sent)) if r is None else r for r in results]
         return [r for r in results if r is not None]
 
-    def _batch_result(self, item: Any) -> Union[SendResult, HoldoverError]:
+    def _batch_result(self, item: Any) -> SendResult | HoldoverError:
         if isinstance(item, dict) and isinstance(item.get("error"), dict):
-            error: Union[SendResult, HoldoverError] = self._parse(lambda: wire_error(item["error"]))
+            error: SendResult | HoldoverError = self._parse(lambda: wire_error(item["error"]))
             return error
-        result: Union[SendResult, HoldoverError] = self._parse(lambda: send_result(item))
+        result: SendResult | HoldoverError = self._parse(lambda: send_result(item))
         return result
 
     @staticmethod
@@ -150,7 +156,7 @@ class Producer:
             raise HoldoverError("TOKEN_FAILED", "the token is empty")
         return token
 
-    async def _post(self, path: str, body: Dict[str, Any], *, expect: int) -> Dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any], *, expect: int) -> dict[str, Any]:
         backoff = Backoff(self._retry.backoff)
         for attempt in range(1, self._retry.attempts + 1):
             last = attempt == self._retry.attempts

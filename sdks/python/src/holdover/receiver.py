@@ -14,7 +14,9 @@ subprotocol ``holdover.v1``; a welcome within ``connect_timeout_ms``; then a ``p
 ``heartbeatMs`` and the session is given up when no frame arrived for twice that. A lost session
 leads to what the contract's close-code table says (``reconnect_policy``): reconnect after a
 full-jitter backoff delay, at once (1012 after a welcome, or 4401 with a token provider), or stop
-for good — then iteration raises ``SessionClosed``. Nothing else is raised at the caller after
+for good — then iteration raises ``SessionClosed``. Handing over and acking is ``Delivery``'s
+(``_delivery.py``), liveness ``heartbeat``'s, unconfirmed sends the ``Outbox``'s; this module owns
+the socket, the token, the timers and the state. Nothing else is raised at the caller after
 ``start``: errors of the session (error frames, bad frames, lost connections) go to ``on_error``
 (default: logged), send failures to the ``send`` caller. ``close()`` ends everything.
 """
@@ -25,7 +27,8 @@ import asyncio
 import inspect
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Literal, Optional, Tuple, Union, Unpack
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Unpack
 from urllib.parse import urlparse
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -33,20 +36,20 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
-from ._backoff import Backoff, BackoffOptions
-from ._dedup import DedupWindow
+from ._backoff import DEFAULT_BACKOFF, Backoff, BackoffOptions
+from ._delivery import Delivery
 from ._errors import HoldoverError, SessionClosed, describe_close, reconnect_policy
 from ._frames import ErrorFrame, Message, SendResult, Sent, Welcome, parse_server_frame
+from ._heartbeat import heartbeat
 from ._outbox import Outbox
 from ._outgoing import OutgoingMessage, SendOptions, message_request
 
 ReceiverState = Literal["connecting", "open", "reconnecting", "closed"]
-TokenProvider = Callable[[], Union[str, Awaitable[str]]]
+TokenProvider = Callable[[], str | Awaitable[str]]
 
 SUBPROTOCOL = "holdover.v1"
 _ABNORMAL = 1006  # a connection that ended without a close frame
 _GAVE_UP = 4000  # the close code we send when we give a session up ourselves
-_MAX_IDS_PER_ACK = 10_000
 _log = logging.getLogger("holdover")
 
 
@@ -61,15 +64,15 @@ class Receiver:
         self,
         url: str,
         *,
-        token: Optional[str] = None,
-        get_token: Optional[TokenProvider] = None,
-        backoff: BackoffOptions = BackoffOptions(),
+        token: str | None = None,
+        get_token: TokenProvider | None = None,
+        backoff: BackoffOptions = DEFAULT_BACKOFF,
         connect_timeout_ms: float = 10_000,
         dedup_window: int = 10_000,
         manual_ack: bool = False,
         max_outbox: int = 1000,
         on_error: Callable[[HoldoverError], None] = _log_error,
-        on_state_change: Optional[Callable[[ReceiverState], None]] = None,
+        on_state_change: Callable[[ReceiverState], None] | None = None,
     ) -> None:
         if urlparse(url).scheme not in ("ws", "wss"):
             raise ValueError(f"url must be ws://… or wss://…, got {url!r}")
@@ -80,28 +83,20 @@ class Receiver:
         self._get_token = get_token
         self._backoff = Backoff(backoff)
         self._connect_timeout = connect_timeout_ms / 1000
-        self._manual_ack = manual_ack
-        self._dedup = DedupWindow(dedup_window)
-        self._user_acked: Optional[DedupWindow] = DedupWindow(dedup_window) if manual_ack else None
+        self._delivery = Delivery(manual_ack=manual_ack, dedup_window=dedup_window, write=self._write)
         self._outbox = Outbox(max_outbox)
         self._on_error = on_error
         self._on_state_change = on_state_change
         self.state: ReceiverState = "connecting"
         #: The welcome of the current (or last) session.
-        self.welcome: Optional[Welcome] = None
+        self.welcome: Welcome | None = None
         #: Set when the gateway stopped the receiver for good (4409, 4403, …).
-        self.closed_by: Optional[SessionClosed] = None
-        self._inbox: asyncio.Queue[Optional[Tuple[int, Message]]] = asyncio.Queue()
-        self._current: Optional[Tuple[int, Message]] = None
-        self._session = 0  # bumped when a session starts or ends: stale deliveries compare it
-        self._ws: Optional[ClientConnection] = None
-        self._writes: Optional[asyncio.Queue[str]] = None
-        self._acks: List[str] = []
-        self._ack_handle: Optional[asyncio.Handle] = None
-        self._ack_batch = 128
+        self.closed_by: SessionClosed | None = None
+        self._ws: ClientConnection | None = None
+        self._writes: asyncio.Queue[str] | None = None
         self._last_frame = 0.0
         self._stop = asyncio.Event()
-        self._task: Optional[asyncio.Task[None]] = None
+        self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -110,13 +105,13 @@ class Receiver:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def __aenter__(self) -> "Receiver":
+    async def __aenter__(self) -> Receiver:
         self.start()
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
-            self._complete_current()  # the loop body finished with it (e.g. after a `break`)
+            self._delivery.complete()  # the loop body finished with it (e.g. after a `break`)
         await self.close()
 
     async def close(self) -> None:
@@ -125,12 +120,12 @@ class Receiver:
             self._finish("closed by the client")
             return
         if not self._stop.is_set():
-            self._flush_acks()
+            self._delivery.flush_acks()
             writes = self._writes
             if writes is not None:
                 try:  # let the acks go out before the close frame
                     await asyncio.wait_for(writes.join(), 1.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             self._stop.set()
             ws = self._ws
@@ -142,62 +137,21 @@ class Receiver:
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def __aiter__(self) -> "Receiver":
+    def __aiter__(self) -> Receiver:
         self.start()
         return self
 
     async def __anext__(self) -> Message:
-        self._complete_current()
-        while True:
-            item = await self._inbox.get()
-            if item is None:
-                self._inbox.put_nowait(None)  # every later call ends too
-                if self.closed_by is not None:
-                    raise self.closed_by
-                raise StopAsyncIteration
-            session, message = item
-            if session != self._session:
-                continue  # its session ended; the gateway redelivers it to the next one
-            if message.id in self._dedup:
-                if self._user_acked is None or message.id in self._user_acked:
-                    self._queue_ack(message.id)
-                continue
-            self._current = item
+        message = await self._delivery.next()
+        if message is not None:
             return message
+        if self.closed_by is not None:
+            raise self.closed_by
+        raise StopAsyncIteration
 
-    def ack(self, message: Union[Message, str]) -> None:
+    def ack(self, message: Message | str) -> None:
         """Acks a message (needed with ``manual_ack``; harmless otherwise)."""
-        message_id = message if isinstance(message, str) else message.id
-        if self._user_acked is not None:
-            self._user_acked.add(message_id)
-        self._queue_ack(message_id)
-
-    def _complete_current(self) -> None:
-        if self._current is None:
-            return
-        session, message = self._current
-        self._current = None
-        self._dedup.add(message.id)
-        # A message of a session that has ended is acked when its redelivery arrives.
-        if not self._manual_ack and session == self._session:
-            self._queue_ack(message.id)
-
-    def _queue_ack(self, message_id: str) -> None:
-        if self.state == "closed":
-            return
-        self._acks.append(message_id)
-        if len(self._acks) >= self._ack_batch:
-            self._flush_acks()
-        elif self._ack_handle is None:
-            self._ack_handle = asyncio.get_running_loop().call_soon(self._flush_acks)
-
-    def _flush_acks(self) -> None:
-        if self._ack_handle is not None:
-            self._ack_handle.cancel()
-            self._ack_handle = None
-        if self._acks:
-            ids, self._acks = self._acks, []
-            self._write({"type": "ack", "ids": ids})
+        self._delivery.ack(message)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -221,7 +175,7 @@ class Receiver:
             self._outbox.attempt_all(self._write)
         return await result
 
-    def _write(self, frame: Dict[str, Any]) -> bool:
+    def _write(self, frame: dict[str, Any]) -> bool:
         ws, writes = self._ws, self._writes
         if ws is None or writes is None or ws.state is not State.OPEN:
             return False
@@ -244,12 +198,12 @@ class Receiver:
                 self._set_state("reconnecting")
                 try:
                     await asyncio.wait_for(self._stop.wait(), delay_ms / 1000)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             self._finish(reason if self.closed_by is not None else "closed by the client")
 
-    def _next_delay_ms(self, code: int, reason: str, welcomed: bool) -> Optional[int]:
+    def _next_delay_ms(self, code: int, reason: str, welcomed: bool) -> int | None:
         """What the close-code table says: a delay, or None to stop for good."""
         policy = reconnect_policy(code)
         if policy == "no" or (policy == "fresh-token" and self._get_token is None):
@@ -271,7 +225,7 @@ class Receiver:
             raise TypeError("the token is empty")
         return token
 
-    async def _attempt(self) -> Tuple[int, str, bool]:
+    async def _attempt(self) -> tuple[int, str, bool]:
         """One connection attempt and its session; returns (close code, reason, welcomed)."""
         self._set_state("connecting")
         try:
@@ -295,8 +249,10 @@ class Receiver:
                 ),
                 self._connect_timeout,
             )
-        except asyncio.TimeoutError:
-            self._report(HoldoverError("CONNECTION_LOST", f"no connection within {self._connect_timeout * 1000:.0f} ms"))
+        except TimeoutError:
+            self._report(
+                HoldoverError("CONNECTION_LOST", f"no connection within {self._connect_timeout * 1000:.0f} ms")
+            )
             return _ABNORMAL, "connect timeout", False
         except Exception as cause:  # refused, reset, DNS, HTTP answer instead of an upgrade …
             self._report(HoldoverError("CONNECTION_LOST", f"cannot open a WebSocket: {cause!r}"))
@@ -306,21 +262,20 @@ class Receiver:
             return 1000, "closed by the client", False
         return await self._session_on(ws, deadline)
 
-    async def _session_on(self, ws: ClientConnection, welcome_deadline: float) -> Tuple[int, str, bool]:
+    async def _session_on(self, ws: ClientConnection, welcome_deadline: float) -> tuple[int, str, bool]:
         loop = asyncio.get_running_loop()
         self._ws = ws
-        self._session += 1
-        session = self._session
+        session = self._delivery.start_session()
         writes: asyncio.Queue[str] = asyncio.Queue()
         self._writes = writes
         writer = loop.create_task(self._writer(ws, writes))
-        heartbeat: Optional[asyncio.Task[None]] = None
+        beats: asyncio.Task[None] | None = None
         welcomed = False
-        gave_up: Optional[str] = None
+        gave_up: str | None = None
 
         def give_up(reason: str) -> None:
             nonlocal gave_up
-            if gave_up is not None or session != self._session:
+            if gave_up is not None:
                 return
             gave_up = reason
             self._report(HoldoverError("CONNECTION_LOST", reason))
@@ -352,13 +307,15 @@ class Receiver:
                     connect_timer.cancel()
                     self.welcome = frame
                     self._backoff.reset()
-                    self._ack_batch = min(_MAX_IDS_PER_ACK, max(1, frame.max_in_flight // 2))
+                    self._delivery.welcomed(frame.max_in_flight)
                     if frame.heartbeat_ms > 0:
-                        heartbeat = loop.create_task(self._heartbeat(frame.heartbeat_ms / 1000, give_up))
+                        beats = loop.create_task(
+                            heartbeat(frame.heartbeat_ms / 1000, self._last_frame_at, self._ping, give_up)
+                        )
                     self._set_state("open")
                     self._outbox.attempt_all(self._write)
                 elif isinstance(frame, Message):
-                    self._inbox.put_nowait((session, frame))
+                    self._delivery.receive(session, frame)
                 elif isinstance(frame, Sent):
                     if frame.ref is not None:
                         self._outbox.settle(frame.ref, frame.result)
@@ -367,10 +324,10 @@ class Receiver:
                         self._report(frame.error)
         finally:
             connect_timer.cancel()
-            for task in (heartbeat, writer):
+            for task in (beats, writer):
                 if task is not None:
                     task.cancel()
-            if session == self._session:
+            if gave_up is None:
                 self._end_session()
             self._ws = None
             self._writes = None
@@ -380,14 +337,16 @@ class Receiver:
 
     def _end_session(self) -> None:
         """Drops what belongs to the session: undelivered messages, unsent acks, send refs."""
-        self._session += 1
-        self._acks = []
-        if self._ack_handle is not None:
-            self._ack_handle.cancel()
-            self._ack_handle = None
+        self._delivery.end_session()
         self._outbox.detach()
 
-    async def _writer(self, ws: ClientConnection, writes: "asyncio.Queue[str]") -> None:
+    def _last_frame_at(self) -> float:
+        return self._last_frame
+
+    def _ping(self) -> None:
+        self._write({"type": "ping"})
+
+    async def _writer(self, ws: ClientConnection, writes: asyncio.Queue[str]) -> None:
         """The session's frames, in order, one writer so acks, sends and pings never interleave."""
         while True:
             text = await writes.get()
@@ -398,39 +357,13 @@ class Receiver:
             finally:
                 writes.task_done()
 
-    async def _heartbeat(self, interval: float, give_up: Callable[[str], None]) -> None:
-        """A ping every ``interval``; gives up after ``2 × interval`` without any frame.
-
-        A check that runs late means this process was frozen (a blocking loop body), so the
-        gateway's answer may be sitting unread: ping once more and judge one interval later.
-        """
-        loop = asyncio.get_running_loop()
-        limit = 2 * interval
-        next_ping = loop.time() + interval
-        alive_floor = 0.0
-        while True:
-            due = min(next_ping, max(self._last_frame, alive_floor) + limit)
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            now = loop.time()
-            if now - max(self._last_frame, alive_floor) >= limit:
-                if now - due > interval / 2:
-                    self._write({"type": "ping"})
-                    next_ping = now + interval
-                    alive_floor = now + interval - limit
-                    continue
-                give_up(f"no frame within {limit * 1000:.0f} ms (2 × heartbeatMs)")
-                return
-            if now >= next_ping:
-                self._write({"type": "ping"})
-                next_ping = now + interval
-
     def _finish(self, reason: str) -> None:
         if self.state == "closed":
             return
-        self._end_session()
+        self._outbox.detach()
         self._set_state("closed")
         self._outbox.reject_all(HoldoverError("CLIENT_CLOSED", f"the receiver stopped: {reason}"))
-        self._inbox.put_nowait(None)
+        self._delivery.stop()
 
     def _report(self, error: HoldoverError) -> None:
         try:
