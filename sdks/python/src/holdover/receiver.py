@@ -245,7 +245,6 @@ class Receiver:
                     close_timeout=1,
                     max_size=16 * 1024 * 1024,
                     open_timeout=None,
-                    proxy=None,
                 ),
                 self._connect_timeout,
             )
