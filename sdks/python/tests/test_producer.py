@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 
+import httpx
 import pytest
 from conftest import Gateway
 
@@ -74,22 +75,43 @@ async def test_send_batch_answers_one_result_per_message_in_order(gateway: Gatew
     assert gateway.depth(recipient) == {"critical": 1, "high": 0, "normal": 1, "low": 0}
 
 
-async def test_429_is_retried_after_the_gateways_retry_after(gateway: Gateway, recipient: str) -> None:
-    # The rate-limited gateway allows one message per second per producer.
+async def test_429_is_raised_with_retry_after_when_retries_are_off(gateway: Gateway, recipient: str) -> None:
+    # The rate-limited gateway allows one message per second per producer: a few in a row hit it.
     token = gateway.token(f"producer-{uuid.uuid4().hex[:8]}", ["publish"])
     async with Producer(gateway.rate_limited_url, token=token, retry=RetryOptions(attempts=1)) as once:
-        await once.send(recipient, {"n": 1})
         with pytest.raises(HoldoverError) as caught:
-            await once.send(recipient, {"n": 2})
+            for n in range(5):
+                await once.send(recipient, {"n": n})
     assert (caught.value.code, caught.value.status) == ("RATE_LIMITED", 429)
     assert caught.value.retry_after is not None and caught.value.retry_after >= 1
-    async with Producer(gateway.rate_limited_url, token=token) as producer:
-        started = time.monotonic()
-        result = await producer.send(recipient, {"n": 3}, id="after-429")
-        waited = time.monotonic() - started
-    assert (result.id, result.status) == ("after-429", "queued")
-    assert waited >= 0.5, f"sent after {waited:.3f} s: the Retry-After was not waited for"
-    assert gateway.depth(recipient)["normal"] == 2
+
+
+async def test_429_is_retried_after_the_gateways_retry_after_with_the_same_id(gateway: Gateway, recipient: str) -> None:
+    token = gateway.token(f"producer-{uuid.uuid4().hex[:8]}", ["publish"])
+    seen: list[tuple[int, str | None, float, bytes]] = []  # status, Retry-After, when, request body
+
+    async def record(response: httpx.Response) -> None:
+        seen.append(
+            (response.status_code, response.headers.get("retry-after"), time.monotonic(), response.request.content)
+        )
+
+    async with httpx.AsyncClient(event_hooks={"response": [record]}) as http:
+        producer = Producer(gateway.rate_limited_url, token=token, http=http)
+        for n in range(5):  # until a send meets the limit (one per second)
+            seen.clear()
+            result = await producer.send(recipient, {"n": n}, id=f"m-{n}")
+            if seen[0][0] == 429:
+                break
+    statuses = [status for status, *_ in seen]
+    assert statuses[0] == 429 and statuses[-1] == 202, statuses
+    assert (result.id, result.status) == (f"m-{n}", "queued")
+    assert len({body for *_, body in seen}) == 1, "a retry changed the request (and so its id)"
+    retry_after = float(seen[0][1] or 0)
+    waited = seen[-1][2] - seen[0][2]
+    assert retry_after >= 1 and waited >= 0.9 * retry_after, (
+        f"retried {waited:.3f} s after a {retry_after} s Retry-After"
+    )
+    assert gateway.depth(recipient)["normal"] == n + 1
 
 
 async def test_503_is_retried_after_retry_after_with_the_same_id() -> None:
