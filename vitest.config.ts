@@ -26,6 +26,7 @@ export default defineConfig({
       "libs/*/vitest.config.ts",
       "apps/*/vitest.config.ts",
       "test/vitest.config.ts",
+      "sdks/vitest.config.ts",
       ...(runFloor ? floorProjects : []),
     ],
     reporters: ["default", "./scripts/summary-reporter.ts"],
