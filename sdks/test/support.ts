@@ -5,13 +5,15 @@
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import {
-  startGateway,
   startNats,
+  testGateway,
+  testSecret,
+  testToken,
   type RunningGateway,
   type RunningNats,
   waitUntil as waitFor,
 } from "@holdover/local-nats"
-import { mintToken, type TokenOptions } from "@holdover/protocol"
+import type { TokenOptions } from "@holdover/protocol"
 import { inject } from "vitest"
 import { type ConformanceCase, type SendOutcome, jsonEqual } from "../conformance/Case.ts"
 import type { ConformanceServer, RunResult } from "../conformance/server.ts"
@@ -23,20 +25,17 @@ export { startConformanceServer } from "../conformance/server.ts"
 export const repoRoot = new URL("../../", import.meta.url).pathname
 
 /** The HS256 secret of the gateways these tests start; SDK tests mint their tokens with it. */
-export const secret = randomBytes(24).toString("base64url")
+export const secret = testSecret
 
 export const token = (sub: string, scopes: TokenOptions["scopes"] = ["receive", "publish", "admin"]) =>
-  mintToken(secret, { sub, scopes, ttlSeconds: 3600 })
+  testToken(sub, scopes, { ttlSeconds: 3600 })
 
 /** A nats-server of its own for the calling test file (the launcher comes from the global setup). */
 export const nats = (): Promise<RunningNats> => startNats(inject("natsLauncher"))
 
 /** A gateway process on `server`; `env` may fix its port (`HOLDOVER_PORT`) or its limits. */
 export const gateway = (server: RunningNats, env: Record<string, string> = {}): Promise<RunningGateway> =>
-  startGateway(
-    { HOLDOVER_NATS_URL: server.url, HOLDOVER_JWT_SECRET: secret, HOLDOVER_LOG_LEVEL: "Info", ...env },
-    { timeoutMs: 60_000 },
-  )
+  testGateway(server, env, { timeoutMs: 60_000 })
 
 /**
  * Whether another language's toolchain is there. Without it the driver's tests are skipped with a
