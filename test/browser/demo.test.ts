@@ -1,8 +1,6 @@
-// The demo page (apps/gateway/demo) in a real headless Chromium, driven by playwright-core over
-// the system's /usr/bin/chromium (no browser is ever downloaded), against a real gateway process
-// serving the page and a real nats-server. The page uses the SDK's browser bundle, which is built
-// here with Vite when it is missing or older than the SDK's sources.
-// Without /usr/bin/chromium the suite is skipped loudly — except with CI=true, where it fails.
+// The demo page (apps/gateway/demo) in a real headless Chromium (test/src/browser.ts) against a
+// real gateway process serving the page and a real nats-server. The page uses the SDK's browser
+// bundle, which is built here with Vite when it is missing or older than the SDK's sources.
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -10,35 +8,12 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { freePort, type RunningGateway, type RunningNats } from "@holdover/local-nats"
 import type { Priority } from "@holdover/protocol"
-import { chromium, type BrowserContext, type Page } from "playwright-core"
+import type { BrowserContext, Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { launchChromium, skipWithoutChromium } from "../src/browser.ts"
 import { gateway, nats, token, unique, waitUntil } from "../src/support.ts"
 
-const chromiumPath = "/usr/bin/chromium"
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-]
-const inCi = process.env["CI"] === "true"
-const skip = !existsSync(chromiumPath) && !inCi
-if (skip) {
-  console.warn(
-    [
-      "",
-      "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-      `!!! SKIPPING the browser test of the demo page: ${chromiumPath} is missing.`,
-      "!!! Install it with `apt-get install chromium` (with CI=true this test fails instead).",
-      "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-      "",
-    ].join("\n"),
-  )
-}
+const skip = skipWithoutChromium("the browser test of the demo page")
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const bundle = join(root, "apps/gateway/demo/dist/holdover-client.js")
@@ -82,10 +57,6 @@ describe.skipIf(skip)("the demo page in headless Chromium", () => {
   let scratch: string
 
   beforeAll(async () => {
-    if (!existsSync(chromiumPath))
-      throw new Error(
-        `CI=true and ${chromiumPath} is missing: the browser test cannot run (apt-get install chromium)`,
-      )
     scratch = mkdtempSync(join(tmpdir(), "holdover-browser-"))
     ensureBundle()
     server = await nats()
@@ -95,12 +66,7 @@ describe.skipIf(skip)("the demo page in headless Chromium", () => {
       HOLDOVER_DEMO: "on",
       HOLDOVER_ALLOWED_ORIGINS: `http://127.0.0.1:${port}`,
     })
-    context = await chromium.launchPersistentContext(join(scratch, "profile"), {
-      executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
-      timeout: 60_000,
-    })
+    context = await launchChromium(scratch)
   }, 180_000)
   afterAll(async () => {
     await context?.close()
