@@ -18,6 +18,7 @@ import {
 import { Auth, mayPublishTo, requireScope, type Principal } from "./Auth.ts"
 import { DemoPage } from "./DemoPage.ts"
 import { GatewayState } from "./GatewayState.ts"
+import { landingPage } from "./LandingPage.ts"
 import { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 import { openApiDocument } from "./OpenApi.ts"
@@ -101,7 +102,7 @@ const methodsOf = (path: string): ReadonlyArray<string> | undefined => {
   if (path === "/v1/messages" || path === "/v1/messages/batch") return ["POST"]
   if (queuePath.test(path)) return [...readOnly, "DELETE"]
   if (["/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/status"].includes(path)) return readOnly
-  if (path === "/demo" || path.startsWith("/demo/")) return readOnly
+  if (path === "/" || path === "/demo" || path.startsWith("/demo/")) return readOnly
   return undefined
 }
 
@@ -125,6 +126,7 @@ export const makeHttpApi = Effect.gen(function* () {
   const context = yield* Effect.context<never>()
   const run = Effect.runForkWith(context)
   const maxMessageBytes = state.maxMessageBytes
+  const landing = landingPage(demo.enabled)
 
   const authenticate = (request: IncomingMessage): Effect.Effect<Principal, AnyError> =>
     Effect.suspend((): Effect.Effect<Principal, AnyError> => {
@@ -192,6 +194,7 @@ export const makeHttpApi = Effect.gen(function* () {
       )
     if (path === "/v1/openapi.json") return Effect.succeed(json(200, openApiDocument()))
     if (path === "/demo" || path.startsWith("/demo/")) return demo.serve(path)
+    if (path === "/") return Effect.succeed(landing)
 
     if (path === "/v1/messages" || path === "/v1/messages/batch") {
       const batch = path.endsWith("/batch")

@@ -253,4 +253,16 @@ describe("HTTP API (a real gateway process over a real nats-server)", () => {
     expect(Object.keys(openapi.body["paths"])).toContain("/v1/messages")
     expect((await http(node.url, "GET", "/nope")).status).toBe(404)
   })
+
+  it("serves a landing page at / whose links all answer 200", async () => {
+    const page = await fetch(`${node.url}/`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get("content-type")).toContain("text/html")
+    const html = await page.text()
+    expect(html).toContain("/v1/ws")
+    expect(html).toContain("HOLDOVER_DEMO=on") // this suite's gateway has the demo page off
+    const links = [...html.matchAll(/href="([^"]+)"/g)].map((match) => match[1] ?? "")
+    expect(links).toEqual(["v1/openapi.json", "metrics", "healthz", "readyz"])
+    for (const link of links) expect((await fetch(new URL(link, `${node.url}/`))).status, link).toBe(200)
+  })
 })
