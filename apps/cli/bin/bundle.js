@@ -28,8 +28,12 @@ export const buildBundle = async () => {
     configFile: false,
     logLevel: "warn",
     root: cli,
-    resolve: { conditions: ["@holdover/source", "node", "import"] },
-    ssr: { noExternal: true, target: "node" },
+    // Workspace packages from their TypeScript sources (an SSR build takes its conditions from `ssr`).
+    ssr: {
+      noExternal: true,
+      target: "node",
+      resolve: { conditions: ["@holdover/source", "node", "import"] },
+    },
     build: {
       ssr: `${cli}src/main.ts`,
       outDir,
