@@ -10,8 +10,9 @@
 // secret go to .data/dev.env, where the `holdover` CLI of this clone looks when its environment
 // names none. When 8080 is taken it says so and which URL it uses instead. The gateway's JSON
 // log lines are printed as readable lines (`node apps/gateway/...` itself keeps logging JSON).
-// The demo page's copy of the SDK (a Vite browser bundle) and the CLI's bundle are built first
-// when they are missing or older than their sources.
+// The demo page's copy of the SDK (a Vite browser bundle), the SDK package this clone's
+// `import "@holdover/client"` loads and the CLI's bundle are built first when they are missing or
+// older than their sources.
 // Ctrl-C (or SIGTERM) stops the gateway (it drains) and then the NATS server.
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -108,26 +109,36 @@ const newestMtime = (dir: string): number =>
     .filter((entry) => entry.isFile())
     .reduce((newest, entry) => Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs), 0)
 
-/** The demo page imports the SDK from this bundle; rebuild it when a source file is newer. */
-const buildDemoBundle = () => {
-  const bundle = join(root, "apps/gateway/demo/dist/holdover-client.js")
+/**
+ * Builds one of the SDK's outputs with `args` (run in libs/client) unless `output` is newer than
+ * every source file it is made of: the demo page's browser bundle, and the package that
+ * `import … from "@holdover/client"` loads in this clone (dist/npm).
+ */
+const buildSdk = (output: string, what: string, args: ReadonlyArray<string>) => {
   const sources = Math.max(
     newestMtime(join(root, "libs/client/src")),
     newestMtime(join(root, "libs/protocol/src")),
   )
-  if (existsSync(bundle) && statSync(bundle).mtimeMs > sources) return
-  log("building the SDK's browser bundle for the demo page (vite)")
-  const vite = join(root, "node_modules/vite/bin/vite.js")
-  const build = spawnSync(process.execPath, [vite, "build", "--config", "vite.browser.config.ts"], {
+  if (existsSync(output) && statSync(output).mtimeMs > sources) return
+  log(`building ${what}`)
+  const build = spawnSync(process.execPath, args, {
     cwd: join(root, "libs/client"),
     stdio: ["ignore", "ignore", "inherit"],
   })
-  if (build.status !== 0) log("the browser bundle did not build: the demo page will not work")
+  if (build.status !== 0) log(`${what} did not build`)
 }
 
 mkdirSync(dataDir, { recursive: true })
 const lock = lockDataDir()
-if (!/^(off|false|0)$/i.test(process.env["HOLDOVER_DEMO"] ?? "on")) buildDemoBundle()
+if (!/^(off|false|0)$/i.test(process.env["HOLDOVER_DEMO"] ?? "on"))
+  buildSdk(
+    join(root, "apps/gateway/demo/dist/holdover-client.js"),
+    "the SDK's browser bundle for the demo page (vite)",
+    [join(root, "node_modules/vite/bin/vite.js"), "build", "--config", "vite.browser.config.ts"],
+  )
+buildSdk(join(root, "libs/client/dist/npm/index.js"), "the SDK package (libs/client/dist/npm)", [
+  "scripts/package.ts",
+])
 // Running the command once builds its bundle when it is missing or stale (apps/cli/bin/bundle.js).
 spawnSync(process.execPath, [join(root, "apps/cli/bin/holdover.js"), "--version"], {
   stdio: ["ignore", "ignore", "inherit"],
