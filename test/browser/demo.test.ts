@@ -182,7 +182,10 @@ describe.skipIf(skip)("the demo page in headless Chromium", () => {
 
     // A new token in the fragment switches the page to its recipient, without a reload.
     const other = unique("dee-other")
-    await page.evaluate((fragment) => (location.hash = fragment), `#token=${await token(other)}`)
+    await page.evaluate(
+      (fragment) => void ((globalThis as unknown as { location: { hash: string } }).location.hash = fragment),
+      `#token=${await token(other)}`,
+    )
     await waitForText(page, "#recipient", other)
     await waitForText(page, "#state", "open")
     expect(pageErrors).toEqual([])
