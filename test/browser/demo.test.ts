@@ -182,12 +182,17 @@ describe.skipIf(skip)("the demo page in headless Chromium", () => {
 
     // A new token in the fragment switches the page to its recipient, without a reload.
     const other = unique("dee-other")
+    const sameDocument = () =>
+      page.evaluate(() => (globalThis as unknown as { stillHere?: boolean }).stillHere === true)
+    await page.evaluate(() => void ((globalThis as unknown as { stillHere?: boolean }).stillHere = true))
     await page.evaluate(
       (fragment) => void ((globalThis as unknown as { location: { hash: string } }).location.hash = fragment),
       `#token=${await token(other)}`,
     )
     await waitForText(page, "#recipient", other)
     await waitForText(page, "#state", "open")
+    expect(await sameDocument()).toBe(true) // no reload
+    expect(await page.locator("#messages li.message").count()).toBe(0) // the other recipient's view
     expect(pageErrors).toEqual([])
 
     // With the gateway gone the page says so in words, and marks the depth it shows as stale.
