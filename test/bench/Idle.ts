@@ -24,8 +24,8 @@ const heapOf = async (base: string): Promise<{ heap: number; external: number }>
   const text = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text())
   const metric = (name: string) => Number(new RegExp(`^${name}\\s+(\\S+)`, "m").exec(text)?.[1] ?? 0)
   return {
-    heap: metric("holdover_process_nodejs_heap_size_used_bytes"),
-    external: metric("holdover_process_nodejs_external_memory_bytes"),
+    heap: metric("holdover_nodejs_heap_size_used_bytes"),
+    external: metric("holdover_nodejs_external_memory_bytes"),
   }
 }
 

@@ -301,7 +301,7 @@ export const overload = async (harness: Harness, ctx: StepContext): Promise<Figu
         `p99 ${round(percentile(acceptedLatency, 99))} ms; /healthz p50 ${round(percentile(healthzMs, 50))} ms p99 ${round(percentile(healthzMs, 99))} ms ` +
         `max ${round(Math.max(0, ...healthzMs))} ms (${healthz.length} probes, ${healthz.filter((p) => p.status !== 200).length} failed; ` +
         `kept-alive p50 ${round(percentile(keptMs, 50))} ms p99 ${round(percentile(keptMs, 99))} ms); ` +
-        `TCP listen overflows ${overflows}; gateway event-loop delay p99 ${round(metric(metricsText, "holdover_process_nodejs_eventloop_lag_p99_seconds") * 1000)} ms; CPU ${JSON.stringify(use)}`,
+        `TCP listen overflows ${overflows}; gateway event-loop delay p99 ${round(metric(metricsText, "holdover_nodejs_eventloop_lag_p99_seconds") * 1000)} ms; CPU ${JSON.stringify(use)}`,
     )
 
     // 3. Drain: every recipient connects; every 202 must arrive, no 429 may.
@@ -405,10 +405,10 @@ export const overload = async (harness: Harness, ctx: StepContext): Promise<Figu
         bench_loop_delay_p99_ms: round(loopDelay.percentile(99) / 1e6),
         tcp_listen_overflows: overflows,
         gateway_loop_delay_p99_ms: round(
-          metric(metricsText, "holdover_process_nodejs_eventloop_lag_p99_seconds") * 1000,
+          metric(metricsText, "holdover_nodejs_eventloop_lag_p99_seconds") * 1000,
         ),
         gateway_loop_delay_max_ms: round(
-          metric(metricsText, "holdover_process_nodejs_eventloop_lag_max_seconds") * 1000,
+          metric(metricsText, "holdover_nodejs_eventloop_lag_max_seconds") * 1000,
         ),
         gateway_shed: metric(metricsText, "holdover_shed_total"),
         gateway_rate_limited: metric(metricsText, 'holdover_rate_limited_total\\{reason="publish"\\}'),

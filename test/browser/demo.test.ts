@@ -1,8 +1,6 @@
-// The demo page (apps/gateway/demo) in a real headless Chromium, driven by playwright-core over
-// the system's /usr/bin/chromium (no browser is ever downloaded), against a real gateway process
-// serving the page and a real nats-server. The page uses the SDK's browser bundle, which is built
-// here with Vite when it is missing or older than the SDK's sources.
-// Without /usr/bin/chromium the suite is skipped loudly — except with CI=true, where it fails.
+// The demo page (apps/gateway/demo) in a real headless Chromium (test/src/browser.ts) against a
+// real gateway process serving the page and a real nats-server. The page uses the SDK's browser
+// bundle, which is built here with Vite when it is missing or older than the SDK's sources.
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -10,35 +8,12 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { freePort, type RunningGateway, type RunningNats } from "@holdover/local-nats"
 import type { Priority } from "@holdover/protocol"
-import { chromium, type BrowserContext, type Page } from "playwright-core"
+import type { BrowserContext, Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { launchChromium, skipWithoutChromium } from "../src/browser.ts"
 import { gateway, nats, token, unique, waitUntil } from "../src/support.ts"
 
-const chromiumPath = "/usr/bin/chromium"
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-]
-const inCi = process.env["CI"] === "true"
-const skip = !existsSync(chromiumPath) && !inCi
-if (skip) {
-  console.warn(
-    [
-      "",
-      "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-      `!!! SKIPPING the browser test of the demo page: ${chromiumPath} is missing.`,
-      "!!! Install it with `apt-get install chromium` (with CI=true this test fails instead).",
-      "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-      "",
-    ].join("\n"),
-  )
-}
+const skip = skipWithoutChromium("the browser test of the demo page")
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const bundle = join(root, "apps/gateway/demo/dist/holdover-client.js")
@@ -67,6 +42,13 @@ const ensureBundle = () => {
 
 const text = (page: Page, selector: string) => page.locator(selector).innerText()
 
+/** Full-page screenshots go to HOLDOVER_SCREENSHOT_DIR when it is set (kept), else to the scratch dir. */
+let scratch: string
+const screenshot = async (page: Page, name: string) => {
+  const dir = process.env["HOLDOVER_SCREENSHOT_DIR"] ?? scratch
+  await page.screenshot({ path: join(dir, name), fullPage: true })
+}
+
 /** Waits until the element's text is `want` (the page updates it asynchronously). */
 const waitForText = async (page: Page, selector: string, want: string, timeoutMs = 20_000) =>
   waitUntil(
@@ -79,13 +61,8 @@ describe.skipIf(skip)("the demo page in headless Chromium", () => {
   let server: RunningNats
   let node: RunningGateway
   let context: BrowserContext
-  let scratch: string
 
   beforeAll(async () => {
-    if (!existsSync(chromiumPath))
-      throw new Error(
-        `CI=true and ${chromiumPath} is missing: the browser test cannot run (apt-get install chromium)`,
-      )
     scratch = mkdtempSync(join(tmpdir(), "holdover-browser-"))
     ensureBundle()
     server = await nats()
@@ -95,22 +72,16 @@ describe.skipIf(skip)("the demo page in headless Chromium", () => {
       HOLDOVER_DEMO: "on",
       HOLDOVER_ALLOWED_ORIGINS: `http://127.0.0.1:${port}`,
     })
-    context = await chromium.launchPersistentContext(join(scratch, "profile"), {
-      executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
-      timeout: 60_000,
-    })
+    context = await launchChromium(scratch)
   }, 180_000)
   afterAll(async () => {
     await context?.close()
     await node?.stop()
     await server?.stop()
-    if (scratch !== undefined && process.env["HOLDOVER_KEEP_SCREENSHOT"] === undefined)
-      rmSync(scratch, { recursive: true, force: true })
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true })
   })
 
-  it("hands the backlog over critical→high→normal→low after going back online, without the expired message", async () => {
+  it("hands the backlog over critical→high→normal→low after going back online, without the expired message, and tells the story", async () => {
     const sub = unique("dee")
     const page = await context.newPage()
     const pageErrors: Array<string> = []
@@ -152,34 +123,87 @@ describe.skipIf(skip)("the demo page in headless Chromium", () => {
     await waitForText(page, "#depth-high", "2")
     await waitForText(page, "#depth-normal", "2")
     await waitForText(page, "#depth-low", "2")
-    expect(await page.locator("#messages li").count()).toBe(0)
+    expect(await page.locator("#messages li.message").count()).toBe(0)
+    expect(await page.locator("#posted li .payload").allInnerTexts()).toEqual(
+      posts.map((post) => JSON.stringify(post.payload)),
+    )
     await waitUntil("the short TTL has passed", () => Date.now() > shortLivedUntil + 250, 10_000)
+    await screenshot(page, "demo-1-offline-before-reconnect.png")
 
     await page.getByRole("button", { name: "Go online" }).click()
     await waitForText(page, "#state", "open")
-    await waitUntil("six messages are shown", async () => (await page.locator("#messages li").count()) >= 6)
+    await waitUntil(
+      "six messages are shown",
+      async () => (await page.locator("#messages li.message").count()) >= 6,
+    )
     for (const priority of ["critical", "high", "normal", "low"])
       await waitForText(page, `#depth-${priority}`, "0")
 
-    const shown = await page.locator("#messages li").evaluateAll((items) =>
+    const shown = await page.locator("#messages li.message").evaluateAll((items) =>
       items.map((item) => ({
         priority: item.querySelector(".priority")?.textContent,
         payload: item.querySelector(".payload")?.textContent,
+        post: item.querySelector(".sent-as")?.textContent,
         redelivered: item.querySelector(".redelivered") !== null,
+        first: item.querySelector(".first") !== null,
+        meta: item.querySelector(".meta")?.textContent ?? "",
       })),
     )
-    expect(shown).toEqual(
+    const postNumber = (payload: string) => `post #${posts.findIndex((post) => post.payload === payload) + 1}`
+    expect(shown.map(({ meta: _, ...rest }) => rest)).toEqual(
       ["critical 1", "high 1", "normal 1", "normal 2", "low 1", "low 2"].map((payload) => ({
         priority: payload.split(" ")[0],
         payload: JSON.stringify(payload),
+        post: postNumber(payload),
         redelivered: false,
+        first: true,
       })),
     )
+    // Times, and the expiry as a full date with its distance (5 minutes here), not a time of day.
+    for (const { meta } of shown)
+      expect(meta).toMatch(/^queued .+ · received .+ · expires .*\b20\d\d\b.* \(in [45] minutes\)$/)
+    // The replay begins right after the marker of the session that brought it.
+    const lines = await page
+      .locator("#messages li")
+      .evaluateAll((items) =>
+        items.map(
+          (item) => `${item.className}: ${item.querySelector(".payload")?.textContent ?? item.textContent}`,
+        ),
+      )
+    const replay = lines.findIndex((line) =>
+      /^marker: .*replay of the \d+ waiting messages begins here/.test(line),
+    )
+    expect(replay, lines.join("\n")).toBeGreaterThan(0)
+    expect(lines[replay + 1]).toBe(`message: ${JSON.stringify("critical 1")}`)
+    expect(lines[0]).toMatch(/^marker: Connected at .*: nothing was waiting\.$/)
+    expect(await page.locator("#posted li .fate").allInnerTexts()).toContain("received as #1")
     expect(await page.locator("#problem").isHidden()).toBe(true)
+    await screenshot(page, "demo-2-after-reconnect.png")
+
+    // A new token in the fragment switches the page to its recipient, without a reload.
+    const other = unique("dee-other")
+    const sameDocument = () =>
+      page.evaluate(() => (globalThis as unknown as { stillHere?: boolean }).stillHere === true)
+    await page.evaluate(() => void ((globalThis as unknown as { stillHere?: boolean }).stillHere = true))
+    await page.evaluate(
+      (fragment) => void ((globalThis as unknown as { location: { hash: string } }).location.hash = fragment),
+      `#token=${await token(other)}`,
+    )
+    await waitForText(page, "#recipient", other)
+    await waitForText(page, "#state", "open")
+    expect(await sameDocument()).toBe(true) // no reload
+    expect(await page.locator("#messages li.message").count()).toBe(0) // the other recipient's view
     expect(pageErrors).toEqual([])
-    await page.screenshot({ path: join(scratch, "demo.png"), fullPage: true })
-    if (process.env["HOLDOVER_KEEP_SCREENSHOT"] !== undefined)
-      console.log(`screenshot: ${join(scratch, "demo.png")}`)
+
+    // With the gateway gone the page says so in words, and marks the depth it shows as stale.
+    await node.stop()
+    await waitUntil("the page says the gateway does not answer", async () =>
+      /the gateway does not answer/.test(await text(page, "#depth-note")),
+    )
+    expect(await text(page, "#depth-note")).toMatch(/^Queue depth as of .+: the gateway does not answer/)
+    expect(await page.locator("#queue.stale").count()).toBe(1)
+    await screenshot(page, "demo-3-gateway-stopped.png")
+    expect(pageErrors).toEqual([])
     await page.close()
   }, 120_000)
 })

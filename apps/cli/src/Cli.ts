@@ -17,7 +17,7 @@ export const version = "0.1.0"
 const description = [
   "The Holdover command line: mint dev tokens, send messages, inspect, purge and tail queues, check a gateway.",
   "",
-  "Environment: HOLDOVER_URL (gateway URL), HOLDOVER_TOKEN (bearer token), HOLDOVER_JWT_SECRET (mint tokens).",
+  "Environment: HOLDOVER_URL (gateway URL), HOLDOVER_TOKEN (bearer token), HOLDOVER_JWT_SECRET (mint tokens); unset, the URL and secret `npm start` wrote to .data/dev.env (or $HOLDOVER_DATA_DIR/dev.env).",
   "",
   "Exit codes:",
   formatTable(["code", "meaning"], exitCodeTable).replace(/\n/g, "\n  "),

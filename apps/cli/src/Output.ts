@@ -28,6 +28,9 @@ export const formatTable = (header: Row, rows: ReadonlyArray<Row>): string => {
 const writeOut = (text: string) =>
   Effect.sync(() => void process.stdout.write(text.endsWith("\n") ? text : `${text}\n`))
 
+/** `1 message`, `2 messages`. */
+export const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
+
 export const note = (text: string) => Effect.sync(() => void process.stderr.write(`${text}\n`))
 
 export const isJson = Effect.service(JsonOutput)

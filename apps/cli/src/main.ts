@@ -3,8 +3,12 @@
 // a CliFailure as its message; a parse error by the presenter below (the errors and a pointer
 // to --help, not the whole help page); anything else as a pretty cause (a bug). Ctrl-C
 // interrupts the command, closing what it opened, and exits 130.
+// Settings come from flags, then the environment, then the file `npm start` writes for the
+// gateway it runs (<data dir>/dev.env: HOLDOVER_URL and HOLDOVER_JWT_SECRET), so a CLI in the
+// same clone talks to that gateway with no setup; HOLDOVER_DATA_DIR moves it as it moves npm start's.
+import { fileURLToPath } from "node:url"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Config, ConfigProvider, Effect, Exit, Layer } from "effect"
 import { CliError, CliOutput, Command } from "effect/cli"
 import { holdover, version } from "./Cli.ts"
 import { CliFailure, exitCodeOfReason, exitCodes } from "./Failure.ts"
@@ -29,6 +33,15 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
   return exitCodes.failed
 }
 
+const repositoryData = fileURLToPath(new URL("../../../.data", import.meta.url))
+
+const devSetup = ConfigProvider.layerAdd(
+  Effect.gen(function* () {
+    const dataDir = yield* Config.String("HOLDOVER_DATA_DIR").pipe(Config.withDefault(repositoryData))
+    return yield* ConfigProvider.fromDotEnv({ path: `${dataDir}/dev.env` })
+  }).pipe(Effect.orElseSucceed(() => ConfigProvider.fromUnknown({}))),
+)
+
 const program = Command.run(holdover, { version }).pipe(
   Effect.tapCause((cause) =>
     Effect.sync(() => {
@@ -39,7 +52,13 @@ const program = Command.run(holdover, { version }).pipe(
         process.stderr.write(`holdover: unexpected failure\n${Cause.pretty(cause)}\n`)
     }),
   ),
-  Effect.provide(Layer.mergeAll(NodeServices.layer, CliOutput.layerPresenter(presenter))),
+  Effect.provide(
+    Layer.mergeAll(
+      NodeServices.layer,
+      CliOutput.layerPresenter(presenter),
+      devSetup.pipe(Layer.provide(NodeServices.layer)),
+    ),
+  ),
 )
 
 NodeRuntime.runMain(program, {

@@ -25,6 +25,13 @@ describe("holdover purge", () => {
     })
   })
 
+  it("says 1 message, not 1 messages", async () => {
+    const dave = unique("dave")
+    await fill(dave, 1)
+    const run = await cli(["purge", dave, "--yes"])
+    expect(run.stdout.trim()).toBe(`purged 1 message from ${dave}'s queue`)
+  })
+
   it("refuses without --yes when stdin is not a terminal, and purges nothing", async () => {
     const bob = unique("bob")
     await fill(bob, 3)

@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { priorities } from "@holdover/protocol"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { against, startStack, type Stack } from "./support.ts"
+import { against, holdover, secret, startStack, type Stack } from "./support.ts"
 
 let stack: Stack
 beforeAll(async () => {
@@ -33,5 +36,25 @@ describe("holdover status", () => {
     expect(body.nats.connected).toBe(true)
     expect(body.streams.map((stream) => stream.priority)).toEqual([...priorities])
     expect(body.streams[3]?.policy.overflow).toBe("reject")
+  })
+
+  it("finds the gateway and secret `npm start` wrote to <data dir>/dev.env when the environment names none", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "holdover-cli-dev-"))
+    try {
+      writeFileSync(
+        join(dataDir, "dev.env"),
+        `HOLDOVER_URL=${stack.gateway.url}\nHOLDOVER_JWT_SECRET=${secret}\n`,
+      )
+      const run = await holdover(["status"], { env: { HOLDOVER_DATA_DIR: dataDir } })
+      expect(run.stderr).toBe("")
+      expect(run.code).toBe(0)
+      expect(run.stdout).toContain(`gateway  ${stack.gateway.url}  ready`)
+      const flagWins = await holdover(["--url", "http://127.0.0.1:1", "status"], {
+        env: { HOLDOVER_DATA_DIR: dataDir },
+      })
+      expect(flagWins.code).toBe(3)
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+    }
   })
 })

@@ -2,6 +2,8 @@
 // `holdover` itself run as a real process (node bin/holdover.js) with a clean environment,
 // its stdout, stderr and exit code captured.
 import { spawn } from "node:child_process"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import {
   startNats,
@@ -41,14 +43,20 @@ export interface Run {
   readonly stderr: string
 }
 
-/** Runs `holdover args…` with only PATH and `env` in its environment; `input` is piped to stdin. */
+/** A data directory without the dev.env `npm start` writes: a developer's own setup stays out of the tests. */
+export const noDevSetup = join(tmpdir(), "holdover-cli-test-no-data-dir")
+
+/**
+ * Runs `holdover args…` with only PATH, `env` and a data directory without a dev setup in its
+ * environment; `input` is piped to stdin.
+ */
 export const holdover = (
   args: ReadonlyArray<string>,
   options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
 ): Promise<Run> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
-      env: { PATH: process.env["PATH"] ?? "", ...options.env },
+      env: { PATH: process.env["PATH"] ?? "", HOLDOVER_DATA_DIR: noDevSetup, ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
     })
     let stdout = ""

@@ -22,7 +22,10 @@ export interface DemoReply {
 
 export class DemoPage extends Context.Service<
   DemoPage,
-  { readonly serve: (path: string) => Effect.Effect<DemoReply, ApiError> }
+  {
+    readonly enabled: boolean
+    readonly serve: (path: string) => Effect.Effect<DemoReply, ApiError>
+  }
 >()("holdover/DemoPage") {
   static readonly layer = Layer.effect(
     DemoPage,
@@ -41,7 +44,7 @@ export class DemoPage extends Context.Service<
             headers: { "Content-Type": types[extname(file)] ?? "application/octet-stream" },
           })
         })
-      return DemoPage.of({ serve })
+      return DemoPage.of({ enabled: config.demo, serve })
     }),
   )
 }

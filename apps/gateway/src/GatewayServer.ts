@@ -5,12 +5,14 @@
 // new connection is accepted, every session is closed with 1012 (returning its in-flight
 // messages to JetStream), then the listener closes — all within HOLDOVER_DRAIN_TIMEOUT; sockets
 // still open after that are terminated. NATS is drained afterwards by its own layer.
+// Failure: a port that cannot be bound fails the layer with a ListenError saying why and which
+// variable to change (main prints it and exits 1).
 import { createServer, type IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { CloseCode, subprotocol, type ErrorCode } from "@holdover/protocol"
 import { RecipientQueue } from "@holdover/queue"
 import type { Exit } from "effect"
-import { Context, Effect, FiberSet, Layer } from "effect"
+import { Context, Effect, FiberSet, Layer, Schema } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
 import { rawErrorResponse } from "./ApiError.ts"
 import { Auth, type AuthError, type Principal } from "./Auth.ts"
@@ -21,6 +23,36 @@ import { bearer, makeHttpApi, requestPath } from "./HttpApi.ts"
 import type { Limits } from "./Limits.ts"
 import { Metrics } from "./Metrics.ts"
 import type { Publisher } from "./Publisher.ts"
+
+export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
+  reason: Schema.Literals(["AddressInUse", "AccessDenied", "AddressNotAvailable", "Other"]),
+  message: Schema.String,
+}) {}
+
+const listenError = (error: Error & { code?: string }, host: string, port: number): ListenError => {
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new ListenError({
+        reason: "AddressInUse",
+        message: `port ${port} is in use (on ${host}); set HOLDOVER_PORT to a free port, or stop what holds it`,
+      })
+    case "EACCES":
+      return new ListenError({
+        reason: "AccessDenied",
+        message: `no permission to listen on port ${port} (ports below 1024 need privileges); set HOLDOVER_PORT`,
+      })
+    case "EADDRNOTAVAIL":
+      return new ListenError({
+        reason: "AddressNotAvailable",
+        message: `${host} is not an address of this machine; set HOLDOVER_HOST (0.0.0.0 for every interface)`,
+      })
+    default:
+      return new ListenError({
+        reason: "Other",
+        message: `cannot listen on ${host}:${port}: ${error.message}`,
+      })
+  }
+}
 
 export interface GatewayServerShape {
   /** The bound port (useful with HOLDOVER_PORT=0). */
@@ -162,10 +194,10 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
           error.rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ",
         )
       })
-      yield* Effect.callback<void, Error>((resume) => {
-        server.once("error", (error) => resume(Effect.fail(error)))
+      yield* Effect.callback<void, ListenError>((resume) => {
+        server.once("error", (error) => resume(Effect.fail(listenError(error, config.host, config.port))))
         server.listen(config.port, config.host, () => resume(Effect.void))
-      }).pipe(Effect.orDie)
+      })
       const address = server.address()
       const port = typeof address === "object" && address ? address.port : config.port
 

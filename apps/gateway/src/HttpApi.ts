@@ -1,5 +1,6 @@
 // The HTTP side of a gateway node (PROTOCOL.md "HTTP"): producer calls, queue inspection and
-// purge, health, readiness, metrics, the OpenAPI document and, in development, the demo page.
+// purge, health, readiness, metrics, the OpenAPI document, a landing page at `/` and, in
+// development, the demo page.
 // The routes are one table (methods, path pattern, scope, handler): a path no route matches is
 // 404, a method none of its routes takes is 405 with `Allow`. Producer routes hand their body to
 // the Publisher. Each request runs as an Effect; every failure is answered with the contract's
@@ -11,6 +12,7 @@ import { ApiError, apiError, retryAfterOf, statusOf, toErrorBody, type AnyError 
 import { Auth, requireScope, type Principal } from "./Auth.ts"
 import { DemoPage } from "./DemoPage.ts"
 import { GatewayState } from "./GatewayState.ts"
+import { landingPage } from "./LandingPage.ts"
 import { Metrics } from "./Metrics.ts"
 import { openApiDocument } from "./OpenApi.ts"
 import { Publisher } from "./Publisher.ts"
@@ -124,6 +126,7 @@ export const makeHttpApi = Effect.gen(function* () {
   const metrics = yield* Metrics
   const state = yield* GatewayState
   const demo = yield* DemoPage
+  const landing = landingPage(demo.enabled)
   const publisher = yield* Publisher
   const context = yield* Effect.context<never>()
   const run = Effect.runForkWith(context)
@@ -185,6 +188,7 @@ export const makeHttpApi = Effect.gen(function* () {
       ),
     ),
     open(readOnly, "/v1/openapi.json", () => Effect.succeed(json(200, openApiDocument()))),
+    open(readOnly, "/", () => Effect.succeed(landing)),
     open(readOnly, /^\/demo(?:\/.*)?$/s, (path) => demo.serve(path)),
     guarded("publish", ["POST"], "/v1/messages", ({ request, principal }) =>
       readBodyJson(request, maxMessageBytes + 16 * 1024).pipe(

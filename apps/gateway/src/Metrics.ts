@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 const make = () => {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: "holdover_process_" })
+  collectDefaultMetrics({ register: registry, prefix: "holdover_" })
   const byPriority = (name: string, help: string) =>
     new Counter({ name, help, labelNames: ["priority"] as const, registers: [registry] })
   return {

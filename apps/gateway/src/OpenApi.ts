@@ -37,7 +37,7 @@ export const openApiDocument = (): unknown => {
     info: {
       title: "Holdover gateway",
       version: "1",
-      description: "Producer and admin API (PROTOCOL.md, version 1).",
+      description: "Producer and admin API (docs/protocol.md, version 1).",
     },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },

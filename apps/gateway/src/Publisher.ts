@@ -101,12 +101,21 @@ export class Publisher extends Context.Service<Publisher, PublisherShape>()("hol
             }
             const message = decoded.value
             yield* mayPublishTo(principal, message.to)
-            const result = yield* queue.enqueue(message.to, message.payload, {
-              priority: message.priority,
-              ttlMs: message.ttlMs,
-              id: message.id,
-              producer: principal.sub,
-            })
+            const result = yield* queue
+              .enqueue(message.to, message.payload, {
+                priority: message.priority,
+                ttlMs: message.ttlMs,
+                id: message.id,
+                producer: principal.sub,
+              })
+              .pipe(
+                // The queue names the field (`ttlMs`); in a batch it is `messages.<i>.ttlMs`.
+                Effect.mapError((error): AnyError =>
+                  error.reason._tag === "InvalidMessage" && path !== ""
+                    ? apiError("INVALID_MESSAGE", error.message, `${path}.${error.reason.path}`)
+                    : error,
+                ),
+              )
             if (result._tag === "Queued" && !result.duplicate)
               metrics.enqueued.inc({ priority: result.priority })
             if (result._tag === "Dropped") metrics.dropped.inc({ priority: result.priority })

@@ -66,4 +66,20 @@ describe("start-up configuration", () => {
     expect(error.message).toContain("HOLDOVER_JWT_SECRET")
     expect(error.message).toContain("HOLDOVER_JWKS")
   })
+
+  it("exits 1 when its port is taken, saying so and which variable to set", async () => {
+    const holder = await gateway(server)
+    try {
+      const error = await gateway(server, { HOLDOVER_PORT: String(holder.port) }).then(
+        (node) => node.stop().then(() => new Error("started")),
+        (error: Error) => error,
+      )
+      expect(error.message).toContain("exited (1)")
+      expect(error.message).toContain(
+        `holdover-gateway: port ${holder.port} is in use (on 127.0.0.1); set HOLDOVER_PORT`,
+      )
+    } finally {
+      await holder.stop()
+    }
+  })
 })

@@ -155,15 +155,18 @@ describe("HTTP API (a real gateway process over a real nats-server)", () => {
           { to, payload: 1 },
           { to, priority: "bogus", payload: 2 },
           { to, priority: "high", id: "b3", payload: 3 },
+          { to, priority: "low", ttlMs: 400 * 24 * 3_600_000, payload: 4 },
         ],
       },
     })
     expect(reply.status).toBe(200)
     const results = reply.body["results"] as Array<Record<string, Json>>
-    expect(results).toHaveLength(3)
+    expect(results).toHaveLength(4)
     expect(results[0]).toMatchObject({ status: "queued", priority: "normal" })
     expect(results[1]).toMatchObject({ error: { code: "INVALID_MESSAGE", path: "messages.1.priority" } })
     expect(results[2]).toMatchObject({ id: "b3", status: "queued", priority: "high" })
+    // A TTL over the lane's maximum is refused by the queue, named by its place in the batch.
+    expect(results[3]).toMatchObject({ error: { code: "INVALID_MESSAGE", path: "messages.3.ttlMs" } })
     const tooMany = await http(node.url, "POST", "/v1/messages/batch", {
       token: admin,
       body: { messages: Array.from({ length: 1001 }, () => ({ to, payload: 1 })) },
@@ -252,5 +255,17 @@ describe("HTTP API (a real gateway process over a real nats-server)", () => {
     expect(openapi.body).toMatchObject({ openapi: "3.1.0" })
     expect(Object.keys(openapi.body["paths"])).toContain("/v1/messages")
     expect((await http(node.url, "GET", "/nope")).status).toBe(404)
+  })
+
+  it("serves a landing page at / whose links all answer 200", async () => {
+    const page = await fetch(`${node.url}/`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get("content-type")).toContain("text/html")
+    const html = await page.text()
+    expect(html).toContain("/v1/ws")
+    expect(html).toContain("HOLDOVER_DEMO=on") // this suite's gateway has the demo page off
+    const links = [...html.matchAll(/href="([^"]+)"/g)].map((match) => match[1] ?? "")
+    expect(links).toEqual(["v1/openapi.json", "metrics", "healthz", "readyz"])
+    for (const link of links) expect((await fetch(new URL(link, `${node.url}/`))).status, link).toBe(200)
   })
 })

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { badArguments, CliFailure } from "../Failure.ts"
 import { GatewayClient } from "../GatewayClient.ts"
-import { emit } from "../Output.ts"
+import { count, emit } from "../Output.ts"
 import { recipientArgument } from "./queue.ts"
 
 const confirm = (question: string) =>
@@ -37,12 +37,16 @@ export const purge = Command.make(
           )
         const info = yield* client.queue(input.recipient)
         const total = priorities.reduce((sum, priority) => sum + info.depth[priority], 0)
-        const ok = yield* confirm(`Delete all ${total} queued messages of ${input.recipient}? [y/N] `)
+        const ok = yield* confirm(
+          total === 1
+            ? `Delete the 1 queued message of ${input.recipient}? [y/N] `
+            : `Delete all ${count(total, "queued message")} of ${input.recipient}? [y/N] `,
+        )
         if (!ok)
           return yield* new CliFailure({ reason: { _tag: "Aborted" }, message: "aborted: nothing purged" })
       }
       const purged = yield* client.purge(input.recipient)
-      yield* emit(() => `purged ${purged} messages from ${input.recipient}'s queue`, {
+      yield* emit(() => `purged ${count(purged, "message")} from ${input.recipient}'s queue`, {
         recipient: input.recipient,
         purged,
       })

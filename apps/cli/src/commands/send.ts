@@ -11,7 +11,7 @@ import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { badArguments, CliFailure, refused } from "../Failure.ts"
 import { GatewayClient, type BatchResult, type ContractError } from "../GatewayClient.ts"
-import { emit, note, progressBar } from "../Output.ts"
+import { count, emit, note, progressBar } from "../Output.ts"
 import { durationFlag, priorityFlag } from "../Settings.ts"
 
 export const batchSize = 1000
@@ -114,7 +114,10 @@ const sendMany = Effect.fn("send.many")(function* (
       .sendBatch(chunk.map((entry) => entry.request))
       .pipe(
         Effect.tapError(() =>
-          Effect.andThen(bar.finish, note(`sent ${start} of ${requests.length} messages before the failure`)),
+          Effect.andThen(
+            bar.finish,
+            note(`sent ${start} of ${count(requests.length, "message")} before the failure`),
+          ),
         ),
       )
     results.forEach((result, i) => {
@@ -133,7 +136,7 @@ const sendMany = Effect.fn("send.many")(function* (
   if (failed.length > 10) yield* note(`… and ${failed.length - 10} more`)
   yield* emit(
     () =>
-      `queued ${queued} of ${requests.length} messages` +
+      `queued ${queued} of ${count(requests.length, "message")}` +
       (dropped || failed.length ? ` (${dropped} dropped, ${failed.length} refused)` : ""),
     {
       total: requests.length,
@@ -147,12 +150,12 @@ const sendMany = Effect.fn("send.many")(function* (
   if (first)
     return yield* new CliFailure({
       reason: { _tag: "Refused", code: first.error.code },
-      message: `${failed.length + dropped} of ${requests.length} messages were not queued; line ${first.line}: ${first.error.code}: ${first.error.message}`,
+      message: `${failed.length + dropped} of ${count(requests.length, "message")} were not queued; line ${first.line}: ${first.error.code}: ${first.error.message}`,
     })
   if (dropped > 0)
     return yield* refused(
       "QUEUE_FULL",
-      `${dropped} of ${requests.length} messages were dropped: the queue is full`,
+      `${dropped} of ${count(requests.length, "message")} were dropped: the queue is full`,
     )
 })
 
