@@ -105,7 +105,8 @@ export const gatewayVariables = {
     parse: intIn(0, 65_535),
     default: d.port,
     shown: String(d.port),
-    meaning: "HTTP and WebSocket port (`0` picks a free one)",
+    meaning:
+      "HTTP and WebSocket port (`0` picks a free one); a port it cannot bind stops start-up with exit 1 and says why (`port 8080 is in use (on 0.0.0.0); set HOLDOVER_PORT …`)",
   }),
   host: variable({
     name: "HOLDOVER_HOST",
@@ -113,7 +114,8 @@ export const gatewayVariables = {
     parse: (raw) => (/^[A-Za-z0-9.:[\]-]+$/.test(raw) ? raw.replace(/^\[(.*)\]$/, "$1") : undefined),
     default: d.host,
     shown: d.host,
-    meaning: "address to listen on (`127.0.0.1` for this machine only, `::` for IPv6 too)",
+    meaning:
+      "address to listen on (`127.0.0.1` for this machine only, `::` for IPv6 too; `npm start` passes `127.0.0.1` unless it is set)",
   }),
   allowedOrigins: variable<ReadonlyArray<string>>({
     name: "HOLDOVER_ALLOWED_ORIGINS",
