@@ -36,6 +36,24 @@ const npmStart = (env: Record<string, string>): Started => {
   return { child, output: () => output, exited: new Promise((done) => child.once("exit", done)) }
 }
 
+/**
+ * Stops a started `npm start` unless it has exited: SIGTERM (it stops its gateway and
+ * nats-server first), SIGKILL when it is still running after `graceMs` (and then fails).
+ */
+const stopStarted = async ({ child, exited }: Started, graceMs = 30_000): Promise<number | null> => {
+  const running = () => child.exitCode === null && child.signalCode === null
+  if (running()) child.kill("SIGTERM")
+  try {
+    await waitUntil("npm start has stopped after SIGTERM", () => !running(), graceMs)
+  } finally {
+    if (running()) {
+      child.kill("SIGKILL")
+      await exited
+    }
+  }
+  return child.exitCode
+}
+
 describe("npm start for a developer", () => {
   let dataDir: string
   let holder: Server
@@ -56,10 +74,7 @@ describe("npm start for a developer", () => {
     )
   }, 120_000)
   afterAll(async () => {
-    if (first?.child.exitCode === null) {
-      first.child.kill("SIGTERM")
-      await first.exited
-    }
+    if (first !== undefined) await stopStarted(first)
     holder?.close()
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true })
   })
@@ -96,22 +111,33 @@ describe("npm start for a developer", () => {
     let output = ""
     cli.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     cli.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
-    const code = await new Promise<number | null>((done) => cli.once("exit", done))
+    const exited = new Promise<number | null>((done) => cli.once("exit", done))
+    try {
+      await waitUntil("holdover queue demo has exited", () => cli.exitCode !== null, 20_000)
+    } finally {
+      if (cli.exitCode === null && cli.signalCode === null) cli.kill("SIGKILL")
+    }
+    const code = await exited
     expect(output).toContain("demo: ")
     expect(code, output).toBe(0)
   })
 
   it("refuses a second npm start on the same data directory, naming the first and the way out", async () => {
     const second = npmStart({ HOLDOVER_DATA_DIR: dataDir, HOLDOVER_DEMO: "off" })
-    expect(await second.exited).toBe(1)
+    try {
+      const exited = () => second.child.exitCode !== null || second.child.signalCode !== null
+      await waitUntil("the second npm start has exited", exited, 20_000)
+    } finally {
+      await stopStarted(second) // one that did not refuse would be running a second stack
+    }
+    expect(second.child.exitCode, second.output()).toBe(1)
     expect(second.output()).toContain(`another npm start (pid ${first.child.pid}) is using ${dataDir}`)
     expect(second.output()).toContain("HOLDOVER_DATA_DIR=")
     expect(first.child.exitCode).toBe(null)
   })
 
   it("stops on SIGTERM with exit 0 and releases the data directory", async () => {
-    first.child.kill("SIGTERM")
-    expect(await first.exited).toBe(0)
+    expect(await stopStarted(first, 20_000), first.output()).toBe(0)
     expect(existsSync(join(dataDir, "start.lock"))).toBe(false)
   }, 30_000)
 })
