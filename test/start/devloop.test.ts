@@ -3,7 +3,7 @@
 // <data dir>/dev.env where the CLI finds them, and a refusal of a second `npm start` on the same
 // data directory. Real processes: scripts/start.ts, its nats-server and gateway, the CLI.
 import { spawn, type ChildProcess } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs"
 import { createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -53,6 +53,27 @@ const stopStarted = async ({ child, exited }: Started, graceMs = 30_000): Promis
   }
   return child.exitCode
 }
+
+/** Linux: a process's parent pid, command name and state from /proc; undefined once it is gone. */
+const processStat = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const [, comm = "", state = "", ppid = ""] = /^\d+ \((.*)\) (\S) (\d+)/.exec(stat) ?? []
+    return { comm, state, ppid: Number(ppid) }
+  } catch {
+    return undefined
+  }
+}
+const natsServerOf = (parent: number) =>
+  readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .find((pid) => {
+      const stat = processStat(pid)
+      return stat?.ppid === parent && stat.comm === "nats-server"
+    })
+/** Running, as opposed to gone or a zombie nobody has reaped. */
+const running = (pid: number) => !["Z", "X", undefined].includes(processStat(pid)?.state)
 
 describe("npm start for a developer", () => {
   let dataDir: string
@@ -140,4 +161,29 @@ describe("npm start for a developer", () => {
     expect(await stopStarted(first, 20_000), first.output()).toBe(0)
     expect(existsSync(join(dataDir, "start.lock"))).toBe(false)
   }, 30_000)
+})
+
+describe.skipIf(!existsSync("/proc/self/stat"))("npm start stopped while it starts", () => {
+  it("leaves no nats-server running when SIGTERM comes while its nats-server is starting", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "holdover-start-early-"))
+    const early = npmStart({ HOLDOVER_DATA_DIR: dataDir, HOLDOVER_DEMO: "off" })
+    let nats: number | undefined
+    try {
+      await waitUntil(
+        "npm start has spawned its nats-server",
+        () => (nats = natsServerOf(early.child.pid ?? -1)) !== undefined || early.child.exitCode !== null,
+        90_000,
+        5,
+      )
+      expect(nats, early.output()).toBeDefined()
+      early.child.kill("SIGTERM")
+      const exited = () => early.child.exitCode !== null || early.child.signalCode !== null
+      await waitUntil("npm start has exited", exited, 20_000)
+      await waitUntil("its nats-server is gone", () => !running(nats ?? -1), 10_000)
+    } finally {
+      await stopStarted(early)
+      if (nats !== undefined && running(nats)) process.kill(nats, "SIGKILL")
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 120_000)
 })
