@@ -14,7 +14,7 @@
 // `import "@holdover/client"` loads and the CLI's bundle are built first when they are missing or
 // older than their sources.
 // Ctrl-C (or SIGTERM) stops the gateway (it drains) and then the NATS server.
-import { spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
@@ -22,7 +22,7 @@ import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
-import { chooseStartServer, startNats } from "@holdover/local-nats"
+import { chooseStartServer, startNats, type RunningNats } from "@holdover/local-nats"
 import { SignJWT } from "jose"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -130,6 +130,30 @@ const buildSdk = (output: string, what: string, args: ReadonlyArray<string>) => 
 
 mkdirSync(dataDir, { recursive: true })
 const lock = lockDataDir()
+
+// Ctrl-C or SIGTERM at any point from here stops what has been started: the gateway (it drains),
+// then the NATS server (one still starting is killed by local-nats' exit hook), then the lock.
+let nats: RunningNats | undefined
+let gateway: ChildProcess | undefined
+let stopping = false
+const stop = async (code: number) => {
+  if (stopping) return
+  stopping = true
+  log("stopping…")
+  const running = gateway
+  if (running !== undefined && running.exitCode === null && running.signalCode === null) {
+    running.kill("SIGTERM")
+    await new Promise((resolve) => running.once("exit", resolve))
+  }
+  await nats?.stop()
+  rmSync(lock, { force: true })
+  log("stopped")
+  process.exit(code)
+}
+process.on("SIGINT", () => void stop(0))
+process.on("SIGTERM", () => void stop(0))
+/** Start-up does not go on once a stop has begun (`stop` ends the process). */
+const unlessStopping = () => (stopping ? new Promise<never>(() => {}) : Promise.resolve())
 if (!/^(off|false|0)$/i.test(process.env["HOLDOVER_DEMO"] ?? "on"))
   buildSdk(
     join(root, "apps/gateway/demo/dist/holdover-client.js"),
@@ -154,12 +178,14 @@ if (!server.clusterReady)
   log(
     "this nats-server is fine for one server; clusters need nats-server 2.10 or later (docs/deploying.md, 'Server versions')",
   )
-const nats = await startNats(launcher, { dataDir: join(dataDir, "nats"), port: await freePort(4222) })
+nats = await startNats(launcher, { dataDir: join(dataDir, "nats"), port: await freePort(4222) })
+await unlessStopping()
 log(`JetStream ready at ${nats.url} (data in ${nats.dataDir})`)
 
 const secret = devSecret()
 const port = await freePort(preferredPort)
-const gateway = spawn(
+await unlessStopping()
+const node = spawn(
   process.execPath,
   ["--conditions=@holdover/source", join(root, "apps/gateway/src/main.ts")],
   {
@@ -177,26 +203,11 @@ const gateway = spawn(
   },
 )
 
-for (const stream of [gateway.stdout, gateway.stderr])
+gateway = node
+for (const stream of [node.stdout, node.stderr])
   createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => console.log(readableLog(line)))
 
-let stopping = false
-const stop = async (code: number) => {
-  if (stopping) return
-  stopping = true
-  log("stopping…")
-  if (gateway.exitCode === null && gateway.signalCode === null) {
-    gateway.kill("SIGTERM")
-    await new Promise((resolve) => gateway.once("exit", resolve))
-  }
-  await nats.stop()
-  rmSync(lock, { force: true })
-  log("stopped")
-  process.exit(code)
-}
-process.on("SIGINT", () => void stop(0))
-process.on("SIGTERM", () => void stop(0))
-gateway.once("exit", (code) => {
+node.once("exit", (code) => {
   if (!stopping) {
     log(`the gateway exited (code ${code}); stopping`)
     void stop(code ?? 1)
@@ -212,7 +223,7 @@ for (;;) {
     () => false,
   )
   if (ready) break
-  if (stopping) await new Promise(() => {})
+  await unlessStopping()
   if (Date.now() > deadline) {
     log("the gateway did not become ready within 60 s")
     await stop(1)

@@ -96,9 +96,11 @@ describe("names in the documentation", () => {
       expect(await post(unique("p"), { to: sub, priority: "low", payload: 2 })).toBe(expected)
     expect(await post(unique("p"), { to: sub, priority: "normal", payload: 3 })).toBe(202)
     expect(await post(unique("p"), { to: sub, priority: "normal", payload: 4 })).toBe(429)
+    // Until one meets the limit: three in a row need not, when a loaded machine takes a second.
     const hasty = unique("p")
-    const statuses = []
-    for (let i = 0; i < 3; i++) statuses.push(await post(hasty, { to: unique("x"), payload: i }))
+    const statuses: Array<number> = []
+    while (!statuses.includes(429) && statuses.length < 20)
+      statuses.push(await post(hasty, { to: unique("x"), payload: statuses.length }))
     expect(statuses).toContain(429)
     const first = await firstMessage(sub)
     const second = await firstMessage(sub) // takes the session over: the first is closed with 4409

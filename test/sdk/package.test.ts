@@ -160,8 +160,12 @@ describe("@holdover/client from its npm tarball", () => {
         throw new Error(`${String(error)}\nthe example printed:\n${output}`, { cause: error })
       } finally {
         child.kill("SIGINT")
+        // An example that does not stop on SIGINT fails the check below; it is not left running.
+        await waitUntil("the example exits on SIGINT", () => child.exitCode !== null, 10_000).catch(() =>
+          child.kill("SIGKILL"),
+        )
       }
-      expect(await exited).toBe(0)
+      expect(await exited, output).toBe(0)
     }, 60_000)
 
   describe.skipIf(skipBrowser)("in a browser", () => {

@@ -153,3 +153,27 @@ async def test_503_is_retried_after_retry_after_with_the_same_id() -> None:
     assert result.status == "queued"
     assert len(bodies) == 2 and bodies[0]["id"] == bodies[1]["id"] == result.id
     assert waited >= 0.9, f"retried after {waited:.3f} s, before the 1 s Retry-After"
+
+
+async def test_a_token_provider_that_raises_is_token_failed_and_nothing_is_sent() -> None:
+    def sealed() -> str:
+        raise RuntimeError("the vault is sealed")
+
+    connections: list[int] = []
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with Producer(f"http://127.0.0.1:{port}", get_token=sealed) as producer:
+            with pytest.raises(HoldoverError) as caught:
+                await producer.send("alice", {"n": 1})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caught.value.code == "TOKEN_FAILED"
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert connections == []

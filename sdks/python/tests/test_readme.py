@@ -35,7 +35,12 @@ async def start(uses: str, **env: str) -> asyncio.subprocess.Process:
 
 async def test_the_producer_example_sends_and_the_receiver_example_receives_and_acks(gateway: Gateway) -> None:
     producer = await start("Producer", HOLDOVER_URL=gateway.url, HOLDOVER_TOKEN=gateway.token("producer", ["publish"]))
-    out, _ = await asyncio.wait_for(producer.communicate(), 30)
+    try:
+        out, _ = await asyncio.wait_for(producer.communicate(), 30)
+    finally:
+        if producer.returncode is None:  # it did not finish in time: not left running
+            producer.kill()
+            await producer.wait()
     assert producer.returncode == 0, out.decode()
     assert out.decode().strip() == "queued greeting-1"
     assert gateway.depth("alice")["high"] == 1

@@ -7,7 +7,8 @@ delay), 429 with a ``Retry-After`` (RATE_LIMITED; a 429 QUEUE_FULL without one i
 and transport errors (connection refused or reset, timeouts), up to ``RetryOptions.attempts``
 attempts in all. Everything else raises ``HoldoverError`` with the
 contract's code and the HTTP status at once (INVALID_MESSAGE 400, UNAUTHORIZED 401, FORBIDDEN 403,
-MESSAGE_TOO_LARGE 413, …). The last failure of a retried call is raised as it was.
+MESSAGE_TOO_LARGE 413, …); a ``get_token`` that raises or returns no token is TOKEN_FAILED, not
+retried. The last failure of a retried call is raised as it was.
 """
 
 from __future__ import annotations
@@ -149,9 +150,12 @@ class Producer:
             raise HoldoverError("INVALID_SERVER_FRAME", f"an answer not in the contract: {cause!r}") from cause
 
     async def _fetch_token(self) -> str:
-        token: Any = self._token if self._get_token is None else self._get_token()
-        if inspect.isawaitable(token):
-            token = await token
+        try:
+            token: Any = self._token if self._get_token is None else self._get_token()
+            if inspect.isawaitable(token):
+                token = await token
+        except Exception as cause:  # the caller's provider: whatever it raises is TOKEN_FAILED
+            raise HoldoverError("TOKEN_FAILED", f"get_token() failed: {cause!r}") from cause
         if not isinstance(token, str) or token == "":
             raise HoldoverError("TOKEN_FAILED", "the token is empty")
         return token

@@ -271,15 +271,16 @@ class Receiver:
         beats: asyncio.Task[None] | None = None
         welcomed = False
         gave_up: str | None = None
+        closing: asyncio.Task[None] | None = None  # held: the loop keeps only weak task references
 
         def give_up(reason: str) -> None:
-            nonlocal gave_up
+            nonlocal gave_up, closing
             if gave_up is not None:
                 return
             gave_up = reason
             self._report(HoldoverError("CONNECTION_LOST", reason))
             self._end_session()
-            loop.create_task(ws.close(_GAVE_UP, reason[:120]))
+            closing = loop.create_task(ws.close(_GAVE_UP, reason[:120]))
 
         connect_timer = loop.call_at(
             welcome_deadline, give_up, f"no welcome within {self._connect_timeout * 1000:.0f} ms"
@@ -330,6 +331,8 @@ class Receiver:
                 self._end_session()
             self._ws = None
             self._writes = None
+            if closing is not None:
+                await asyncio.gather(closing, return_exceptions=True)  # within close_timeout
         if gave_up is not None:
             return _ABNORMAL, gave_up, welcomed
         return ws.close_code or _ABNORMAL, ws.close_reason or "", welcomed
