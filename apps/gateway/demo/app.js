@@ -199,6 +199,13 @@ $("send").addEventListener("submit", async (event) => {
     )
     $("posted").append(item)
     posts.set(answer.id, { n, item })
+    // A message whose TTL runs out before it is received is never delivered: say so when it does.
+    const left = answer.expiresAt ? Date.parse(answer.expiresAt) - Date.now() : Infinity
+    if (answer.status === "queued" && left < 2 ** 31 - 1)
+      setTimeout(() => {
+        const fate = item.querySelector(".fate")
+        if (fate.textContent === "waiting") fate.textContent = "expired before delivery, never sent"
+      }, left + 100)
   } catch (error) {
     $("sent").textContent = `Not posted: ${error.message}`
   }
