@@ -262,7 +262,7 @@ func (s *session) receive(data []byte) *Welcome {
 		msg := frame.Message
 		msg.receiver = r
 		r.mu.Lock()
-		if r.conn == s.conn {
+		if r.conn == s.conn && r.final == nil { // not after Close: Next says CLIENT_CLOSED from then on
 			r.unacked[msg.ID] = struct{}{}
 			r.inbox = append(r.inbox, inboxEntry{msg: &msg, session: r.session})
 		}
