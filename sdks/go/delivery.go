@@ -57,7 +57,7 @@ func (r *Receiver) take() (*Message, error) {
 			continue // its session ended: the gateway sends it again if it is still unacked
 		case r.handed.Has(id):
 			if r.acked.Has(id) && r.queueAck(id) { // handled before the session broke: ack the redelivery
-				go r.flushAcks()
+				r.goLocked(r.flushAcks)
 			}
 			continue
 		}

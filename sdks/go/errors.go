@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// ErrorCode is a contract code or an SDK code.
+// ErrorCode is a contract code or an SDK code. The contract may add codes: one not listed here
+// comes through as the gateway sent it.
 type ErrorCode string
 
 // The contract's codes (docs/protocol.md).

@@ -128,13 +128,18 @@ func TestGatewayRefusalsCarryTheContractsCodes(t *testing.T) {
 			}
 		})
 	}
-	t.Run("one refused message in a batch", func(t *testing.T) {
-		results, err := g.producer(t).SendBatch(ctx, []holdover.Outgoing{msg, cases[3].msg, msg})
+	t.Run("each message of a batch has its own outcome", func(t *testing.T) {
+		invalid := holdover.Outgoing{To: carol, Priority: "urgent", Payload: 1} // refused here, not sent
+		results, err := g.producer(t).SendBatch(ctx, []holdover.Outgoing{msg, invalid, cases[3].msg, msg})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if results[0].Status != "queued" || !errors.Is(results[1].Err, holdover.ErrInvalidMessage) || results[2].Status != "queued" {
-			t.Fatalf("results %+v, %v", results, results[1].Err)
+		refusedAt := func(r holdover.BatchResult, path string) bool {
+			return r.Err != nil && r.Err.Code == holdover.CodeInvalidMessage && r.Err.Path == path
+		}
+		if len(results) != 4 || results[0].Status != "queued" || !refusedAt(results[1], "messages.1.priority") ||
+			!refusedAt(results[2], "messages.2.ttlMs") || results[3].Status != "queued" {
+			t.Fatalf("results %+v; errors %v, %v", results, results[1].Err, results[2].Err)
 		}
 	})
 }

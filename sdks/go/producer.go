@@ -98,23 +98,29 @@ func (p *Producer) Send(ctx context.Context, msg Outgoing) (SendResult, error) {
 	return result, nil
 }
 
-// SendBatch enqueues up to MaxBatch messages in one request. One result per message, in order;
-// a message the gateway refused has Err set. The error is for the call as a whole.
+// SendBatch enqueues up to MaxBatch messages in one request. One result per message, in order,
+// each its own outcome as the batch endpoint gives it: a message refused by the gateway, or found
+// invalid here before sending (INVALID_MESSAGE), has Err set, with Path messages.<i>.<field> where
+// i is its index in msgs; the others are sent. The error is for the call as a whole.
 func (p *Producer) SendBatch(ctx context.Context, msgs []Outgoing) ([]BatchResult, error) {
 	if len(msgs) == 0 || len(msgs) > MaxBatch {
 		return nil, &Error{Code: CodeInvalidMessage, Message: fmt.Sprintf("a batch holds 1 to %d messages, got %d", MaxBatch, len(msgs))}
 	}
-	wires := make([]wireMessage, len(msgs))
+	results := make([]BatchResult, len(msgs))
+	wires := make([]wireMessage, 0, len(msgs))
+	indexes := make([]int, 0, len(msgs)) // the index in msgs of each message sent
 	for i, msg := range msgs {
 		wire, err := toWire(msg)
 		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				e.Path = fmt.Sprintf("messages.%d.%s", i, e.Path) // the gateway's notation
-			}
-			return nil, err
+			err.Path = fmt.Sprintf("messages.%d.%s", i, err.Path) // the gateway's notation
+			results[i].Err = err
+			continue
 		}
-		wires[i] = wire
+		wires = append(wires, wire)
+		indexes = append(indexes, i)
+	}
+	if len(wires) == 0 {
+		return results, nil
 	}
 	var answer struct {
 		Results []struct {
@@ -125,21 +131,26 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []Outgoing) ([]BatchResul
 	if err := p.call(ctx, "/v1/messages/batch", map[string]any{"messages": wires}, http.StatusOK, &answer); err != nil {
 		return nil, err
 	}
-	if len(answer.Results) != len(msgs) {
-		return nil, &Error{Code: CodeInvalidServerFrame, Message: fmt.Sprintf("%d results for %d messages", len(answer.Results), len(msgs))}
+	if len(answer.Results) != len(wires) {
+		return nil, &Error{Code: CodeInvalidServerFrame, Message: fmt.Sprintf("%d results for %d messages", len(answer.Results), len(wires))}
 	}
-	results := make([]BatchResult, len(msgs))
-	for i, r := range answer.Results {
+	for sent, r := range answer.Results {
+		i := indexes[sent]
 		results[i] = BatchResult{SendResult: r.SendResult}
 		if r.Error != nil {
-			results[i].Err = r.Error.toError(0, 0)
+			err := r.Error.toError(0, 0)
+			// The gateway numbers the messages it got; the caller's numbering counts those not sent.
+			if rest, ok := strings.CutPrefix(err.Path, fmt.Sprintf("messages.%d.", sent)); ok {
+				err.Path = fmt.Sprintf("messages.%d.%s", i, rest)
+			}
+			results[i].Err = err
 		}
 	}
 	return results, nil
 }
 
-func toWire(msg Outgoing) (wireMessage, error) {
-	invalid := func(path, format string, args ...any) (wireMessage, error) {
+func toWire(msg Outgoing) (wireMessage, *Error) {
+	invalid := func(path, format string, args ...any) (wireMessage, *Error) {
 		return wireMessage{}, &Error{Code: CodeInvalidMessage, Message: fmt.Sprintf(format, args...), Path: path}
 	}
 	if msg.To == "" || len(msg.To) > 256 {

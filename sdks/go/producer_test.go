@@ -155,9 +155,12 @@ func TestProducerRefusesAnInvalidMessageBeforeSendingIt(t *testing.T) {
 			return err
 		}, "payload"},
 		{func() error {
-			_, err := p.SendBatch(context.Background(), []holdover.Outgoing{{To: "a", Payload: 1}, {To: "b", Priority: "urgent", Payload: 2}})
-			return err
-		}, "messages.1.priority"},
+			results, err := p.SendBatch(context.Background(), []holdover.Outgoing{{To: "b", Priority: "urgent", Payload: 2}})
+			if err != nil || results[0].Err == nil {
+				return err
+			}
+			return results[0].Err
+		}, "messages.0.priority"},
 	}
 	for _, c := range cases {
 		var e *holdover.Error

@@ -11,7 +11,8 @@ package holdover
 // over and acking them is delivery.go's; unconfirmed Sends are outbox.go's. Close (or a close code
 // after which the contract says stop) makes the Receiver final: the connection is closed with a
 // closing handshake, unconfirmed Sends fail with CLIENT_CLOSED, and Close waits until every
-// goroutine the Receiver started has ended.
+// goroutine the Receiver started (closes, ack flushes, the connect timer's and the heartbeat's
+// work) has ended: each is counted in a WaitGroup that run waits for before it is finished.
 
 import (
 	"context"
@@ -104,7 +105,7 @@ type Receiver struct {
 	backoff  Backoff
 	stop     context.CancelFunc
 	stopCtx  context.Context // done once the Receiver is final
-	finished chan struct{}   // closed when run has returned
+	finished chan struct{}   // closed when run and every goroutine in tasks have returned
 	ready    chan struct{}   // a message arrived, or the Receiver stopped (capacity 1)
 	sendMu   sync.Mutex      // one writer of send frames at a time, so they go out in order
 
@@ -121,7 +122,8 @@ type Receiver struct {
 	unacked  map[string]struct{} // ids sent on the current session and not acked: where an ack may go
 	outbox   *outbox
 	flushing bool
-	final    *Error // why the Receiver stopped; nil while it runs
+	final    *Error         // why the Receiver stopped; nil while it runs
+	tasks    sync.WaitGroup // goroutines besides run (closes, ack flushes, timers); Add under mu
 }
 
 type inboxEntry struct {
@@ -217,13 +219,24 @@ func (r *Receiver) finish(code int, reason string) {
 	r.acks = nil
 	clear(r.unacked)
 	r.outbox.rejectAll(&Error{Code: CodeClientClosed, Message: "the receiver stopped: " + reason, CloseCode: code})
-	live := r.live
+	if r.live != nil {
+		live := r.live
+		r.goLocked(func() { closeConn(live, CloseNormal, reason) }) // the session's reader sees it and returns
+	}
 	r.mu.Unlock()
 	r.stop()
-	if live != nil {
-		go closeConn(live, CloseNormal, reason) // the session's reader sees it and returns
-	}
 	r.wake()
+}
+
+// goLocked runs f in a goroutine that run waits for before the Receiver counts as finished.
+// r.mu must be held: a goroutine is only started while the Receiver runs, or by one that is
+// itself counted, so no Add can come after run's Wait has begun.
+func (r *Receiver) goLocked(f func()) {
+	r.tasks.Add(1)
+	go func() {
+		defer r.tasks.Done()
+		f()
+	}()
 }
 
 func (r *Receiver) wake() {
@@ -257,6 +270,7 @@ func (r *Receiver) setState(state State) bool {
 // run is the connection loop: one attempt after another until the Receiver is final.
 func (r *Receiver) run() {
 	defer close(r.finished)
+	defer r.tasks.Wait()
 	defer func() {
 		r.mu.Lock()
 		final := r.final

@@ -34,12 +34,24 @@ type session struct {
 // run reads frames until the session ends; the welcome must come before welcomeBy.
 func (s *session) run(welcomeBy time.Time) (int, string) {
 	r := s.r
+	// The timer's callback is counted from now; stopping the timer before it fires releases it.
+	r.mu.Lock()
+	r.tasks.Add(1)
+	r.mu.Unlock()
 	connectTimer := time.AfterFunc(time.Until(welcomeBy), func() {
+		defer r.tasks.Done()
 		s.abandon(fmt.Sprintf("no welcome within %v", r.opts.ConnectTimeout))
 	})
+	stopConnectTimer := func() bool {
+		stopped := connectTimer.Stop()
+		if stopped {
+			r.tasks.Done()
+		}
+		return stopped
+	}
 	stopHeartbeat := func() {}
 	defer func() {
-		connectTimer.Stop()
+		stopConnectTimer()
 		stopHeartbeat()
 	}()
 	for {
@@ -68,7 +80,7 @@ func (s *session) run(welcomeBy time.Time) (int, string) {
 			r.emitError(CodeInvalidServerFrame, "a binary frame", nil)
 			continue
 		}
-		if welcome := s.receive(data); welcome != nil && connectTimer.Stop() {
+		if welcome := s.receive(data); welcome != nil && stopConnectTimer() {
 			s.welcomed = true
 			stopHeartbeat = s.startHeartbeat(time.Duration(welcome.HeartbeatMs) * time.Millisecond)
 			r.writeSends() // before the open event, so a Send made in OnEvent queues behind them
@@ -141,7 +153,10 @@ func (s *session) startHeartbeat(interval time.Duration) func() {
 					ping()
 					wait = interval
 				case silent >= deadline:
-					go s.abandon(fmt.Sprintf("no frame within %v (2 × heartbeatMs)", deadline))
+					reason := fmt.Sprintf("no frame within %v (2 × heartbeatMs)", deadline)
+					s.r.mu.Lock()
+					s.r.goLocked(func() { s.abandon(reason) })
+					s.r.mu.Unlock()
 					return
 				}
 				dueAt = now.Add(wait)
@@ -247,7 +262,7 @@ func (s *session) receive(data []byte) *Welcome {
 		msg := frame.Message
 		msg.receiver = r
 		r.mu.Lock()
-		if r.conn == s.conn {
+		if r.conn == s.conn && r.final == nil { // not after Close: Next says CLIENT_CLOSED from then on
 			r.unacked[msg.ID] = struct{}{}
 			r.inbox = append(r.inbox, inboxEntry{msg: &msg, session: r.session})
 		}

@@ -144,9 +144,13 @@ describe.skipIf(tool.skip)("the Python SDK", () => {
         for (const line of lines) if (line.trim() !== "") events.push(JSON.parse(line))
       })
       child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-      const exited = new Promise<number | string>((resolve) =>
-        child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
-      )
+      const exited = new Promise<number | string>((resolve) => {
+        child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown"))
+        child.once("error", (error) => {
+          stderr += `\n[not started: ${error.message}]\n`
+          resolve("not started")
+        })
+      })
       const messages = () => events.filter((e) => e.event === "message")
       const opens = () => events.filter((e) => e.event === "open").length
       const context = () => `${JSON.stringify(events)}\n${stderr}`
@@ -174,6 +178,7 @@ describe.skipIf(tool.skip)("the Python SDK", () => {
         await waitUntil("every ack reached JetStream", async () => {
           const response = await fetch(`${node.url}/v1/recipients/${kim}/queue`, {
             headers: { Authorization: `Bearer ${producer}` },
+            signal: AbortSignal.timeout(5_000),
           })
           const { depth } = (await response.json()) as { depth: Record<Priority, number> }
           return priorities.every((p) => depth[p] === 0)

@@ -138,7 +138,11 @@ export interface ProcessResult {
   readonly output: string
 }
 
-/** Runs a command to completion (SIGKILL after `timeoutMs`), output interleaved as printed. */
+/**
+ * Runs a command to completion, output interleaved as printed. The command leads a process group
+ * of its own (pytest's and go test's children are in it): after `timeoutMs` the whole group is
+ * SIGKILLed, and whatever of the group outlives the command is SIGKILLed when it exits.
+ */
 export const runProcess = (
   command: string,
   args: ReadonlyArray<string>,
@@ -149,13 +153,21 @@ export const runProcess = (
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     })
+    const killGroup = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
+      } catch {
+        // ESRCH: nothing of the group is left
+      }
+    }
     let output = ""
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
     const timer = setTimeout(() => {
       output += `\n[killed after ${options.timeoutMs} ms]\n`
-      child.kill("SIGKILL")
+      killGroup()
     }, options.timeoutMs)
     child.on("error", (error) => {
       clearTimeout(timer)
@@ -163,6 +175,7 @@ export const runProcess = (
     })
     child.on("exit", (code, signal) => {
       clearTimeout(timer)
+      killGroup()
       resolve({ code: code ?? signal ?? "unknown", output })
     })
   })

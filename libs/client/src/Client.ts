@@ -8,8 +8,16 @@
 // ends, so a closed client keeps nothing alive. Nothing here throws at the caller after
 // `createClient` returns: send failures reject the `send` promise, everything else is an
 // `error` event.
-import { CloseCode, ServerFrame, reconnectPolicy, subprotocol } from "@holdover/protocol"
-import type { WelcomeFrame } from "@holdover/protocol"
+import {
+  CloseCode,
+  ErrorFrame,
+  MessageFrame,
+  PongFrame,
+  SentFrame,
+  WelcomeFrame,
+  reconnectPolicy,
+  subprotocol,
+} from "@holdover/protocol"
 import { Result, Schema } from "effect"
 import { Backoff, defaultBackoff } from "./Backoff.ts"
 import { DedupWindow } from "./Dedup.ts"
@@ -27,6 +35,15 @@ import { HoldoverError } from "./HoldoverError.ts"
 import { Outbox, invalidSend } from "./Outbox.ts"
 import type { SendOptions, SendResult } from "./Outbox.ts"
 
+// The contract's server frames, except that an error frame may carry a code added after this SDK
+// was built: it is surfaced (and settles its send) with that code, not dropped as invalid.
+const ServerFrame = Schema.Union([
+  WelcomeFrame,
+  MessageFrame,
+  SentFrame,
+  Schema.Struct({ ...ErrorFrame.fields, code: Schema.String }),
+  PongFrame,
+])
 const decodeServerFrame = Schema.decodeUnknownResult(ServerFrame)
 const OPEN = 1
 const abnormal = 1006 // what browsers report when a connection dies without a close frame

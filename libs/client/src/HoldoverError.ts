@@ -1,6 +1,7 @@
 // The one error type the SDK hands to callers: rejected `send` promises and the `error` event.
-// `code` is either a wire code from the contract (an `error` frame's `code`, e.g. QUEUE_FULL) or
-// one of the SDK's own codes below, for failures that happen on this side of the socket.
+// `code` is either a wire code from the contract (an `error` frame's `code`, e.g. QUEUE_FULL — the
+// contract may add codes, and a gateway's newer code comes through as is) or one of the SDK's own
+// codes below, for failures that happen on this side of the socket.
 import type { ErrorCode } from "@holdover/protocol"
 
 export type ClientErrorCode =
@@ -17,7 +18,8 @@ export type ClientErrorCode =
   /** The socket reported an error, or no frame arrived within twice `heartbeatMs`. */
   | "CONNECTION_LOST"
 
-export type HoldoverErrorCode = ErrorCode | ClientErrorCode
+/** `string & {}`: a code the contract added after this SDK, while the known ones still autocomplete. */
+export type HoldoverErrorCode = ErrorCode | ClientErrorCode | (string & {})
 
 export class HoldoverError extends Error {
   override readonly name = "HoldoverError"

@@ -69,8 +69,8 @@ async def test_send_batch_answers_one_result_per_message_in_order(gateway: Gatew
     assert len(results) == 4
     first, local, remote, last = results
     assert isinstance(first, SendResult) and (first.id, first.status) == ("b-1", "queued")
-    assert isinstance(local, HoldoverError) and local.code == "INVALID_MESSAGE"
-    assert isinstance(remote, HoldoverError) and remote.code == "INVALID_MESSAGE"
+    assert isinstance(local, HoldoverError) and (local.code, local.path) == ("INVALID_MESSAGE", "messages.1.priority")
+    assert isinstance(remote, HoldoverError) and (remote.code, remote.path) == ("INVALID_MESSAGE", "messages.2.ttlMs")
     assert isinstance(last, SendResult) and last.status == "queued"
     assert gateway.depth(recipient) == {"critical": 1, "high": 0, "normal": 1, "low": 0}
 

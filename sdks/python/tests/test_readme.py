@@ -21,20 +21,36 @@ def example(uses: str) -> str:
     return block
 
 
-async def start(uses: str, **env: str) -> asyncio.subprocess.Process:
-    """Runs the README's example that uses ``uses`` as it is, in a process of its own."""
+def renamed(code: str, names: dict[str, str]) -> str:
+    """``code`` with each string literal ``"old"`` of ``names`` replaced by ``"new"``."""
+    for old, new in names.items():
+        assert f'"{old}"' in code, f"the example no longer names {old!r}"
+        code = code.replace(f'"{old}"', f'"{new}"')
+    return code
+
+
+async def start(uses: str, names: dict[str, str], **env: str) -> asyncio.subprocess.Process:
+    """Runs the README's example that uses ``uses`` in a process of its own, as it is written
+    except for ``names`` (a second run against the same gateway must not meet the first one's
+    recipient and message id; the receiver's recipient is its token's)."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        example(uses),
+        renamed(example(uses), names),
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
 
 
-async def test_the_producer_example_sends_and_the_receiver_example_receives_and_acks(gateway: Gateway) -> None:
-    producer = await start("Producer", HOLDOVER_URL=gateway.url, HOLDOVER_TOKEN=gateway.token("producer", ["publish"]))
+async def test_the_producer_example_sends_and_the_receiver_example_receives_and_acks(
+    gateway: Gateway, recipient: str
+) -> None:
+    greeting = f"greeting-{recipient}"
+    names = {"alice": recipient, "greeting-1": greeting}
+    producer = await start(
+        "Producer", names, HOLDOVER_URL=gateway.url, HOLDOVER_TOKEN=gateway.token("producer", ["publish"])
+    )
     try:
         out, _ = await asyncio.wait_for(producer.communicate(), 30)
     finally:
@@ -42,11 +58,11 @@ async def test_the_producer_example_sends_and_the_receiver_example_receives_and_
             producer.kill()
             await producer.wait()
     assert producer.returncode == 0, out.decode()
-    assert out.decode().strip() == "queued greeting-1"
-    assert gateway.depth("alice")["high"] == 1
+    assert out.decode().strip() == f"queued {greeting}"
+    assert gateway.depth(recipient)["high"] == 1
 
     receiver = await start(
-        "Receiver", HOLDOVER_WS_URL=gateway.ws_url, HOLDOVER_TOKEN=gateway.token("alice", ["receive"])
+        "Receiver", {}, HOLDOVER_WS_URL=gateway.ws_url, HOLDOVER_TOKEN=gateway.token(recipient, ["receive"])
     )
     try:
         assert receiver.stdout is not None
@@ -54,7 +70,7 @@ async def test_the_producer_example_sends_and_the_receiver_example_receives_and_
         assert line.decode().strip() == "high {'text': 'hello'}"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 20
-        while gateway.depth("alice")["high"] != 0:  # the example acks it while it keeps running
+        while gateway.depth(recipient)["high"] != 0:  # the example acks it while it keeps running
             assert loop.time() < deadline, "the receiver example never acked the message"
             await asyncio.sleep(0.05)
     finally:

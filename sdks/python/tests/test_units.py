@@ -54,7 +54,8 @@ def test_server_frames_outside_the_contract_are_refused() -> None:
         "nope",
         "[]",
         '{"type":"message","id":"m1"}',
-        '{"type":"error","code":"NOPE","message":""}',
+        '{"type":"error","code":42,"message":""}',
+        '{"type":"error","message":""}',
         '{"type":"x"}',
     ]:
         with pytest.raises(HoldoverError) as caught:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-#: Codes of the contract (PROTOCOL.md, libs/protocol/src/ErrorCode.ts).
+#: Codes of the contract today (PROTOCOL.md, libs/protocol/src/ErrorCode.ts); the contract may add
+#: codes, which come through as they are.
 WireErrorCode = Literal[
     "INVALID_MESSAGE",
     "INVALID_FRAME",

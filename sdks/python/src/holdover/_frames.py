@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from ._errors import HoldoverError, WireErrorCode
+from ._errors import HoldoverError
 
 Priority = Literal["critical", "high", "normal", "low"]
 PRIORITIES: tuple[str, ...] = get_args(Priority)
-_wire_codes = frozenset(get_args(WireErrorCode))
 
 
 @dataclass(frozen=True)
@@ -100,9 +99,13 @@ def send_result(body: Mapping[str, Any]) -> SendResult:
 
 
 def wire_error(body: Mapping[str, Any], status: int | None = None) -> HoldoverError:
-    """``{"code","message","path"?}`` (an HTTP error body's ``error``, or an ``error`` frame)."""
+    """``{"code","message","path"?}`` (an HTTP error body's ``error``, or an ``error`` frame).
+
+    Any code is taken as is, not only ``WireErrorCode``'s: the contract may add codes, and a newer
+    gateway's code must still fail the send it refers to.
+    """
     code = body.get("code")
-    if code not in _wire_codes:
+    if not isinstance(code, str) or code == "":
         raise _invalid(f"an error with code {code!r}")
     path = body.get("path")
     return HoldoverError(

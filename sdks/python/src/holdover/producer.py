@@ -111,16 +111,19 @@ class Producer:
     async def send_batch(self, messages: Iterable[OutgoingMessage]) -> list[SendResult | HoldoverError]:
         """Up to 1000 messages in one request; one result per message, in order.
 
-        A message that fails (locally, INVALID_MESSAGE; or at the gateway, e.g. QUEUE_FULL) gets
-        a ``HoldoverError`` in its place instead of a ``SendResult``; the others are queued.
+        Each message has its own outcome, as the batch endpoint gives it: one that fails (found
+        invalid here, INVALID_MESSAGE; or refused by the gateway, e.g. QUEUE_FULL) gets a
+        ``HoldoverError`` in its place instead of a ``SendResult``, with ``path``
+        ``messages.<i>.<field>`` where i is its index in ``messages``; the others are queued.
         """
         results: list[SendResult | HoldoverError | None] = []
         bodies: list[dict[str, Any]] = []
-        for message in messages:
+        for index, message in enumerate(messages):
             try:
                 bodies.append(message_request(message))
                 results.append(None)
             except HoldoverError as error:
+                error.path = f"messages.{index}.{error.path}"  # the gateway's notation
                 results.append(error)
         if len(results) > MAX_BATCH:
             raise HoldoverError("INVALID_MESSAGE", f"a batch holds at most {MAX_BATCH} messages, got {len(results)}")
@@ -131,13 +134,21 @@ class Producer:
                 raise HoldoverError(
                     "INVALID_SERVER_FRAME", f"a batch answer without one result per message: {answer!r}"
                 )
-            sent = iter(answered)
-            results = [self._batch_result(next(sent)) if r is None else r for r in results]
+            sent = enumerate(answered)
+            results = [
+                self._batch_result(*next(sent), index) if result is None else result
+                for index, result in enumerate(results)
+            ]
         return [r for r in results if r is not None]
 
-    def _batch_result(self, item: Any) -> SendResult | HoldoverError:
+    def _batch_result(self, sent: int, item: Any, index: int) -> SendResult | HoldoverError:
+        """The gateway's result for the ``sent``-th message of the request, ``messages[index]``."""
         if isinstance(item, dict) and isinstance(item.get("error"), dict):
-            error: SendResult | HoldoverError = self._parse(lambda: wire_error(item["error"]))
+            error = self._parse(lambda: wire_error(item["error"]))
+            # The gateway numbers the messages it got; the caller's numbering counts those not sent.
+            prefix = f"messages.{sent}."
+            if error.path is not None and error.path.startswith(prefix):
+                error.path = f"messages.{index}.{error.path[len(prefix) :]}"
             return error
         result: SendResult | HoldoverError = self._parse(lambda: send_result(item))
         return result
