@@ -74,9 +74,8 @@ profile.samples.forEach((sample, i) => {
     if (!seen.has(key)) add(inclusive, key, us)
     seen.add(key)
     // The first caller above the innermost match (the match's self and children are attributed to it).
-    if (matched && callersOf) {
+    if (matched) {
       add(callers, key, us)
-      matched = false
       break
     }
     if (callersOf?.test(frame.functionName)) matched = true
