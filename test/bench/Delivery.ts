@@ -139,7 +139,8 @@ export const delivery = async (
         payload: { t, p: pad },
       }))
       const reply = await harness.http(gateway.url, "POST", "/v1/messages/batch", producer, { messages })
-      if (reply.status !== 200) throw new Error(`e2e publish: HTTP ${reply.status}`)
+      if (reply.status !== 200)
+        throw new Error(`e2e publish: HTTP ${reply.status} ${JSON.stringify(reply.body).slice(0, 200)}`)
     }
   }
   await Promise.all([publisher(), publisher(), publisher(), publisher()])

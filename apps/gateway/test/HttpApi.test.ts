@@ -193,6 +193,26 @@ describe("HTTP API (a real gateway process over a real nats-server)", () => {
     }
   })
 
+  it("keeps one recipient's batch order when some messages carry producer ids and some are invalid", async () => {
+    // A producer id costs a dedup claim before its publish; the publishes of one recipient go
+    // out pipelined, so a message without one must still wait for its turn.
+    const to = unique("mixed-order")
+    const messages = Array.from({ length: 300 }, (_, i) =>
+      i % 50 === 7
+        ? { to, priority: "normal", ttlMs: -1, payload: i }
+        : { to, priority: "normal", ...(i % 3 === 0 ? { id: `mixed-${i}` } : {}), payload: i },
+    )
+    const reply = await http(node.url, "POST", "/v1/messages/batch", { token: admin, body: { messages } })
+    expect(reply.status).toBe(200)
+    const results = reply.body["results"] as Array<Record<string, Json>>
+    const queued = messages.filter((_, i) => results[i]?.["status"] === "queued").map((m) => m.payload)
+    expect(queued).toEqual(messages.filter((m) => m.ttlMs === undefined).map((m) => m.payload))
+    const socket = await connect(node.wsUrl, { token: await token(to) })
+    const got = (await socket.messages(queued.length)).map((frame) => frame["payload"])
+    expect(got).toEqual(queued)
+    socket.ws.close()
+  })
+
   it("purges a recipient's queue and reports how many messages went", async () => {
     const to = unique("purge")
     for (const priority of ["high", "normal", "normal"])

@@ -28,6 +28,8 @@ export interface NatsConnectionShape {
   readonly jsm: JetStreamManager
   /** True while the client is connected to a server. */
   readonly isConnected: () => boolean
+  /** How many times the connection was lost so far: a changed count means commands may have been lost. */
+  readonly disconnects: () => number
   /** Emits `true`/`false` whenever the connection comes back or goes away. */
   readonly statusChanges: Stream.Stream<boolean>
   readonly serverVersion: () => string
@@ -119,6 +121,7 @@ const make = (options: NatsOptions) =>
     const js = jetstream(nc, { timeout: 5_000 })
 
     let connected = true
+    let disconnects = 0
     const changes = yield* PubSub.unbounded<boolean>()
     const services = yield* Effect.context<never>()
     const log = (message: string, fields: Record<string, unknown>) =>
@@ -143,6 +146,7 @@ const make = (options: NatsOptions) =>
                 : connected
           if (next !== connected) {
             connected = next
+            if (!next) disconnects++
             PubSub.publishUnsafe(changes, next)
           }
         }
@@ -154,6 +158,7 @@ const make = (options: NatsOptions) =>
       js,
       jsm,
       isConnected: () => connected && !nc.isClosed(),
+      disconnects: () => disconnects,
       statusChanges: Stream.fromPubSub(changes),
       serverVersion: () => nc.info?.version ?? "0.0.0",
     })

@@ -46,6 +46,54 @@ export interface EnqueueOptions {
   readonly id?: string | undefined
   /** The producer's identity (token `sub`), stored with the message. */
   readonly producer?: string | undefined
+  /**
+   * This message's place among publishes to one recipient that must be stored in order
+   * (a batch): its publish goes out once the one before it went out, without waiting for that
+   * one's answer. The place is released however the enqueue ends.
+   */
+  readonly turn?: PublishTurn | undefined
+}
+
+/** One place in a PublishOrder. */
+export interface PublishTurn {
+  /** Resolves once every earlier place's publish went out (or will not go out). */
+  readonly ready: Promise<void>
+  /** This place's publish went out, or will not: the next place may go. Idempotent. */
+  readonly release: () => void
+  /** Whether a later place's publish already went out. */
+  readonly overtaken: () => boolean
+}
+
+/**
+ * Publishes that go out in the order their places were taken, pipelined: JetStream stores what
+ * one connection sends in the order it arrives, so a recipient's batch needs no round trip per
+ * message to stay FIFO (docs/semantics.md, "Batches"). Take the places in order, up front.
+ */
+export class PublishOrder {
+  private tail: Promise<void> = Promise.resolve()
+  private taken = 0
+  private wentOut = -1
+
+  take(): PublishTurn {
+    const place = this.taken++
+    const ready = this.tail
+    let next!: () => void
+    this.tail = new Promise<void>((resolve) => (next = resolve))
+    let released = false
+    return {
+      ready,
+      release: () => {
+        if (released) return
+        released = true
+        // A place that is given up early (an invalid message) still passes on only in its turn.
+        void ready.then(() => {
+          this.wentOut = Math.max(this.wentOut, place)
+          next()
+        })
+      },
+      overtaken: () => this.wentOut > place,
+    }
+  }
 }
 
 export type EnqueueResult =
@@ -200,7 +248,7 @@ function make() {
         : Effect.fail(queueError({ _tag: "Unavailable" }, "not connected to NATS")),
     )
 
-    const enqueue = Effect.fn("RecipientQueue.enqueue")(function* (
+    const enqueueMessage = Effect.fn("RecipientQueue.enqueue")(function* (
       to: string,
       payload: unknown,
       options: EnqueueOptions = {},
@@ -240,9 +288,13 @@ function make() {
       // that a repeat with another priority meets JetStream's dedup in the first one's stream.
       const dedupKey = options.id === undefined ? undefined : scopedDedupKey(options.producer, to, id)
       const now = Date.now()
+      const turn = options.turn
+      /** Connection losses before this message's publish went out (see the retry below). */
+      let disconnectsAtSend = -1
       const publish = Effect.tryPromise({
         try: async () => {
           const target = dedupKey === undefined ? priority : await claimPriority(dedupKey, priority)
+          if (turn) await turn.ready
           const stream = streamName(settings, target)
           // A repeat pinned to another priority keeps within that priority's max age.
           const targetMaxAge = settings.policies[target].maxAgeMs
@@ -250,7 +302,9 @@ function make() {
           // The stream removes it at its own time (whole seconds, never before it expires).
           const ttlSeconds =
             features.messageTtl && ttlMs < targetMaxAge ? Math.max(1, Math.ceil(ttlMs / 1000)) : undefined
-          const ack = await js.publish(subjectFor(settings, target, to), body, {
+          if (disconnectsAtSend === -1) disconnectsAtSend = conn.disconnects()
+          // nats.js writes the request before publish() returns its promise: the next turn may go.
+          const acked = js.publish(subjectFor(settings, target, to), body, {
             msgID: dedupKey ?? id,
             headers: envelopeHeaders({
               id: dedupKey === undefined ? undefined : id,
@@ -262,6 +316,8 @@ function make() {
             expect: { streamName: stream },
             timeout: settings.requestTimeoutMs,
           })
+          turn?.release()
+          const ack = await acked
           return { ack, priority: target, stream, expiresAtMs }
         },
         catch: (cause) => cause,
@@ -277,7 +333,13 @@ function make() {
         Effect.andThen(publish),
         Effect.retry({
           schedule: publishRetry,
-          while: (cause) => apiCode(cause) === undefined && conn.isConnected(),
+          // A retry that a later message of the batch overtook stays in order only if the first
+          // try reached JetStream before it: the connection was never lost since (then a timeout
+          // is a late answer, and the retry's Nats-Msg-Id meets the stored message's).
+          while: (cause) =>
+            apiCode(cause) === undefined &&
+            conn.isConnected() &&
+            !(turn?.overtaken() && conn.disconnects() !== disconnectsAtSend),
         }),
         breaker.execute({
           key: "publish",
@@ -341,6 +403,9 @@ function make() {
         duplicate: ack.duplicate,
       } as EnqueueResult
     })
+
+    const enqueue = (to: string, payload: unknown, options: EnqueueOptions = {}) =>
+      enqueueMessage(to, payload, options).pipe(Effect.ensuring(Effect.sync(() => options.turn?.release())))
 
     /**
      * The priority a dedup key's first message went to: this one if the claim is new (JetStream
