@@ -1,4 +1,6 @@
-import { locateFloorNatsServer } from "./libs/local-nats/src/index.ts"
+// The nats-server locators only (not the package index: it pulls in workspace packages that a fresh
+// clone has not built yet, and the config must load before anything is built).
+import { locateFloorNatsServer } from "./libs/local-nats/src/NatsServers.ts"
 import { defineConfig, type TestProjectConfiguration } from "vitest/config"
 
 // `npm test` runs every project's tests in one vitest process (one summary) on the pinned current

@@ -6,7 +6,7 @@
 // Projects run on the pinned current server (installed from its Go module when Go is there, see
 // scripts/install-nats-server.sh); the "@nats-2.9" compatibility projects (vitest.config.ts) run
 // on the floor server, nats-server 2.9.
-import { locateFloorNatsServer, locateNatsServer } from "./libs/local-nats/src/index.ts"
+import { locateFloorNatsServer, locateNatsServer } from "./libs/local-nats/src/NatsServers.ts"
 import type { TestProject } from "vitest/node"
 
 const announced = new Set<string>()
