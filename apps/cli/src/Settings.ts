@@ -16,7 +16,9 @@ const parseUrl = (text: string): string => {
 
 export const GatewayUrl = GlobalFlag.Setting("url")({
   flag: Flag.String("url").pipe(
-    Flag.withDescription(`gateway base URL (default: $HOLDOVER_URL or ${defaultUrl})`),
+    Flag.withDescription(
+      `gateway base URL (default: $HOLDOVER_URL, else npm start's in .data/dev.env, else ${defaultUrl})`,
+    ),
     Flag.withFallbackConfig(Config.String("HOLDOVER_URL")),
     Flag.withDefault(defaultUrl),
     Flag.mapTryCatch(parseUrl, () => "an http:// or https:// URL such as http://127.0.0.1:8080"),
@@ -34,7 +36,9 @@ export const BearerToken = GlobalFlag.Setting("token")({
 
 export const JwtSecret = GlobalFlag.Setting("secret")({
   flag: Flag.Redacted("secret").pipe(
-    Flag.withDescription("HS256 secret for minting tokens (default: $HOLDOVER_JWT_SECRET)"),
+    Flag.withDescription(
+      "HS256 secret for minting tokens (default: $HOLDOVER_JWT_SECRET, else npm start's in .data/dev.env)",
+    ),
     Flag.withFallbackConfig(Config.Redacted("HOLDOVER_JWT_SECRET")),
     Flag.optional,
   ),
