@@ -1,6 +1,8 @@
 // HTTP calls to one gateway (PROTOCOL.md "HTTP") with the bearer token a command needs, and
 // the translation of every failure into a CliFailure: no answer → Unreachable (exit 3), a
-// contract error body → Refused with its code (exits 4/5/6), anything else → Unexpected.
+// contract error body → Refused with its code (exits 4/5/6), anything else → Unexpected. A 429
+// RATE_LIMITED (refused before anything was queued) is asked again after its Retry-After, up to
+// ten times, so `send` of a large file keeps to the producer's rate instead of stopping.
 // Built per command by `GatewayClient.layer(need)`; it holds no connection (fetch pools them).
 import type { MessageRequest, PriorityCounts, SendResult } from "@holdover/protocol"
 import { Context, Effect, Layer } from "effect"
@@ -60,8 +62,25 @@ const causeText = (error: unknown): string => {
   return text === "bad port" ? "fetch refuses to connect to this port" : text
 }
 
+/** A 429 RATE_LIMITED is refused before any work is done: asked again after its Retry-After. */
+const maxRateLimitedRetries = 10
+const maxRetryAfterMs = 30_000
+
+/** The wait a 429 RATE_LIMITED asks for (Retry-After in seconds), or undefined for any other answer. */
+const rateLimitWait = (response: Response, body: unknown): number | undefined => {
+  if (response.status !== 429 || !isContractError(body) || body.error.code !== "RATE_LIMITED")
+    return undefined
+  const seconds = Number(response.headers.get("retry-after") ?? "1")
+  return Math.min(maxRetryAfterMs, Math.max(0, Number.isFinite(seconds) ? seconds : 1) * 1000)
+}
+
 export const makeGatewayClient = (url: string, token: string) => {
-  const request = (method: string, path: string, body?: unknown) =>
+  const request = (
+    method: string,
+    path: string,
+    body?: unknown,
+    attempt = 0,
+  ): Effect.Effect<{ status: number; body: unknown }, CliFailure> =>
     Effect.gen(function* () {
       const response = yield* Effect.tryPromise({
         try: (signal) =>
@@ -92,6 +111,9 @@ export const makeGatewayClient = (url: string, token: string) => {
           `${method} ${path}: HTTP ${response.status} with a non-JSON body: ${text.slice(0, 200)}`,
         )
       }
+      const wait = rateLimitWait(response, parsed)
+      if (wait !== undefined && attempt < maxRateLimitedRetries)
+        return yield* Effect.andThen(Effect.sleep(wait), request(method, path, body, attempt + 1))
       if (isContractError(parsed))
         return yield* refused(parsed.error.code, parsed.error.message, parsed.error.path)
       if (!response.ok)

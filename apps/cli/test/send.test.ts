@@ -36,6 +36,30 @@ describe("holdover send", () => {
     expect(await depth(bob)).toEqual({ critical: 0, high: 0, normal: 2500, low: 0 })
   })
 
+  it("keeps to the producer's rate limit: a batch refused with 429 RATE_LIMITED is sent again after its Retry-After", async () => {
+    // A gateway of its own whose producer limit (200/s after a burst of 1000) refuses the second batch.
+    const limited = await startStack({
+      HOLDOVER_PUBLISH_RATE: "200",
+      HOLDOVER_PUBLISH_BURST: "1000",
+      HOLDOVER_NORMAL_CAPACITY: "5000",
+    })
+    try {
+      const erin = unique("erin")
+      const input = Array.from({ length: 1500 }, (_, i) => JSON.stringify({ n: i })).join("\n") + "\n"
+      const started = Date.now()
+      const run = await against(() => limited)(["send", "--to", erin], { input, timeoutMs: 60_000 })
+      expect(run.stderr).toBe("")
+      expect(run.code).toBe(0)
+      expect(run.stdout.trim()).toBe("queued 1500 of 1500 messages")
+      // 500 more after the burst take 2.5 s of refill at 200/s: the command waited, it did not fail.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_000)
+      const queue = await against(() => limited)(["queue", erin, "--json"])
+      expect((JSON.parse(queue.stdout) as { depth: Record<string, number> }).depth.normal).toBe(1500)
+    } finally {
+      await limited.stop()
+    }
+  })
+
   it("reads whole message requests from --file when --to is not given", async () => {
     const [carol, dave] = [unique("carol"), unique("dave")]
     const file = join(mkdtempSync(join(tmpdir(), "holdover-cli-")), "messages.jsonl")
