@@ -194,9 +194,18 @@ describe("deploy/k8s", () => {
     })
 
     it("sets only environment variables the gateway reads, and a way to verify tokens", () => {
-      const known = new Set<string>(environmentVariables)
+      const known = new Set<string>([...environmentVariables, "NODE_OPTIONS"])
       expect([...env.keys()].filter((name) => !known.has(name))).toEqual([])
       expect(requiredOneOf.some((name) => (env.get(name) ?? "").length > 0)).toBe(true)
+    })
+
+    it("caps the gateway's heap well under its memory limit (garbage is collected before the limit)", () => {
+      const heapMb = Number(/--max-old-space-size=(\d+)/.exec(env.get("NODE_OPTIONS") ?? "")?.[1])
+      const limit = (gatewayContainer.resources?.limits as Record<string, unknown> | undefined)?.["memory"]
+      const limitMb = Number(/^(\d+)Mi$/.exec(String(limit))?.[1])
+      expect(heapMb).toBeGreaterThan(0)
+      expect(heapMb / limitMb).toBeLessThanOrEqual(0.7)
+      expect(heapMb / limitMb).toBeGreaterThanOrEqual(0.4)
     })
 
     it("probes /readyz and /healthz on the port the gateway listens on", () => {
