@@ -148,7 +148,8 @@ export const soak = async (harness: Harness, ctx: StepContext): Promise<Figures>
         expect: withMessage ? 1 : 0,
         reconnect: false,
       })
-      const deadline = sleep(20_000).then(() => "timeout" as const)
+      // Unref: 50 000 of these must not keep the process alive once the step is over.
+      const deadline = sleep(20_000, undefined, { ref: false }).then(() => "timeout" as const)
       client.start()
       if ((await Promise.race([client.done.then(() => "ok" as const), deadline])) !== "ok")
         churnFailed(
