@@ -110,6 +110,8 @@ export interface CheckerRun {
   readonly producersDone: () => Promise<void>
   /** Whether some lane still has messages to post. */
   readonly producing: () => boolean
+  /** The producers' last answers, counted by gateway and answer (for a stalled run's message). */
+  readonly recentAnswers: () => string
   /** Stops the producers and waits for the messages in flight. */
   readonly stopProducing: () => Promise<void>
   /** Messages the gateways count as queued for this run's recipients (GET …/queue), or undefined. */
@@ -307,6 +309,11 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
   // --- producers -------------------------------------------------------------------------------
 
   let producing = true
+  const recent: Array<string> = []
+  const answered = (gateway: number | undefined, answer: string) => {
+    recent.push(`gateway ${gateway ?? "none"}: ${answer.slice(0, 120)}`)
+    if (recent.length > 300) recent.splice(0, recent.length - 200)
+  }
   const post = async (
     body: Record<string, unknown>,
     attempts: Array<string>,
@@ -327,6 +334,10 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
           })
           const answer = (await response.json()) as { status?: string; expiresAt?: string }
           attempts.push(`${attempt}: ${response.status} ${answer.status ?? ""}`)
+          answered(
+            gateway.index,
+            response.status === 202 ? "202" : `${response.status} ${JSON.stringify(answer)}`,
+          )
           if (response.status === 202)
             return answer.status === "queued" ? { expiresAt: Date.parse(answer.expiresAt ?? "") } : "dropped"
           last = `${response.status} ${JSON.stringify(answer)}`
@@ -337,6 +348,7 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
         } catch (error) {
           last = String(error)
           attempts.push(`${attempt}: ${last}`)
+          answered(gateway.index, last)
         }
       }
       if (Date.now() > deadline) {
@@ -531,6 +543,11 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
     details: () => details,
     setOnline,
     producing: () => lanesLeft > 0,
+    recentAnswers: () => {
+      const counted = new Map<string, number>()
+      for (const answer of recent.slice(-200)) counted.set(answer, (counted.get(answer) ?? 0) + 1)
+      return [...counted].map(([answer, n]) => `${n}× ${answer}`).join("\n")
+    },
     producersDone: async () => {
       await Promise.all(lanes)
     },

@@ -35,7 +35,12 @@ const progress = async (checker: CheckerRun, more: number, timeoutMs = 60_000) =
     `${target} messages were accepted`,
     () => checker.accepted() >= target || !checker.producing(),
     timeoutMs,
-  )
+  ).catch((error: unknown) => {
+    throw new Error(
+      `${String(error)} (${checker.accepted()} so far)\nlast answers:\n${checker.recentAnswers()}\n${cluster?.gatewayLogs(40) ?? ""}`,
+      { cause: error },
+    )
+  })
 }
 
 let cluster: Cluster | undefined
@@ -108,7 +113,9 @@ describe.skipIf(!docker.ok)("a 3-node JetStream cluster and three gateways under
     await progress(checker, 400)
     const isolated = await cluster.streamLeader("high")
     await isolated.partition()
+    const cut = Date.now()
     await progress(checker, 600)
+    console.log(`[cluster] partition: 600 more accepted ${Date.now() - cut} ms after the cut`)
     await isolated.heal()
     // Deliveries go on while the isolated node catches up (two of three servers are a quorum).
     // nats-server 2.9.10 sometimes switches JetStream off for good instead ("JetStream not

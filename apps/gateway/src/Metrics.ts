@@ -62,7 +62,7 @@ const make = () => {
     }),
     breakerOpen: new Gauge({
       name: "holdover_publish_breaker_state",
-      help: "Publish circuit breaker: 0 closed, 1 half-open, 2 open",
+      help: "Publish circuit breakers: 0 closed, 1 half-open, 2 open (the worst of the four priorities)",
       registers: [registry],
     }),
     pendingPublishes: new Gauge({

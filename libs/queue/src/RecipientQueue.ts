@@ -148,10 +148,12 @@ export const publishRetry = Schedule.exponential("50 millis").pipe(
 )
 
 /**
- * The publish circuit breaker: 5 consecutive publishes that JetStream did not answer (timeouts,
- * lost connection) or answered slower than `slowPublishMs` open it; while open, producers get
- * Unavailable at once instead of piling up; after 2 s one probe is let through (half-open) and a
- * success closes it.
+ * The publish circuit breakers, one per priority (each priority is a stream of its own, with a
+ * leader of its own on a cluster): 5 consecutive publishes that JetStream did not answer
+ * (timeouts, lost connection) or answered slower than `slowPublishMs` open a priority's breaker;
+ * while open, producers of that priority get Unavailable at once instead of piling up; after 2 s
+ * one probe is let through (half-open) and a success closes it. A stream without a leader for a
+ * while (its node cut off from the cluster) pauses its priority only, never the others.
  */
 export const publishBreaker = {
   tripPolicy: CircuitBreaker.consecutive(5),
@@ -193,7 +195,7 @@ export class RecipientQueue extends Context.Service<
     /** Whether a delivery session of the recipient is open anywhere in the cluster. */
     readonly isOnline: (recipient: string) => Effect.Effect<boolean, QueueError>
     readonly isAvailable: () => boolean
-    /** The publish circuit breaker's state, for metrics. */
+    /** The worst state of the publish circuit breakers (one per priority), for metrics. */
     readonly breakerState: () => BreakerState
     /** Publishes in progress on this node (bounded by maxPendingPublishes). */
     readonly pendingPublishes: () => number
@@ -215,15 +217,24 @@ function make() {
     const breaker = yield* CircuitBreaker.make(publishBreaker).pipe(
       Effect.provide(CircuitBreaker.layerStoreMemory()),
     )
-    let breakerState: BreakerState = "closed"
+    const breakerStates = new Map<string, BreakerState>()
     yield* Effect.forkScoped(
       Stream.runForEach(breaker.transitions, (transition) =>
         Effect.sync(() => {
           const to = transition.to
-          breakerState = to === "Open" ? "open" : to === "HalfOpen" ? "half-open" : "closed"
+          breakerStates.set(
+            transition.key,
+            to === "Open" ? "open" : to === "HalfOpen" ? "half-open" : "closed",
+          )
         }),
       ),
     )
+    const breakerLevel = { closed: 0, "half-open": 1, open: 2 } as const
+    const worstBreakerState = (): BreakerState => {
+      let worst: BreakerState = "closed"
+      for (const state of breakerStates.values()) if (breakerLevel[state] > breakerLevel[worst]) worst = state
+      return worst
+    }
     let pendingPublishes = 0
     // Sessions' JetStream API calls in flight on this node are bounded (reconnect storms).
     const apiPermits = yield* Semaphore.make(settings.apiConcurrency)
@@ -342,7 +353,7 @@ function make() {
             !(turn?.overtaken() && conn.disconnects() !== disconnectsAtSend),
         }),
         breaker.execute({
-          key: "publish",
+          key: priority,
           // JetStream answering (even "full") is health; no answer is a failure.
           classify: (exit) =>
             Date.now() - started > settings.slowPublishMs
@@ -358,7 +369,7 @@ function make() {
               cause instanceof CircuitBreaker.CircuitBreakerError
                 ? queueError(
                     { _tag: "Overloaded" },
-                    "JetStream is not answering; publishing is paused (circuit open)",
+                    `JetStream is not answering for the ${priority} queue; publishing ${priority} messages is paused (circuit open)`,
                   )
                 : cause,
           } as const),
@@ -545,7 +556,7 @@ function make() {
       isOnline,
       status,
       isAvailable: conn.isConnected,
-      breakerState: () => breakerState,
+      breakerState: worstBreakerState,
       pendingPublishes: () => pendingPublishes,
       apiQueued: () => apiWaiting,
     })
