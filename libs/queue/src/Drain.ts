@@ -14,6 +14,13 @@
 //   (a message stored while the session runs) until its message is read — or, when it cannot be
 //   found, for the first few rechecks only.
 // - FIFO within a lane: reads move the cursor forward only; messages are handed out in seq order.
+// - Read sizes: with batched gets (nats-server 2.11+, one server) the lane being drained reads
+//   `readBatch` messages a call. Without them (2.9, 2.10, and leader-answered reads on a
+//   replicated stream) a read of `max` is `max` gets by subject side by side, from consecutive
+//   sequences (`parallelGets`); the lane asks for 1, and doubles (up to `readBatch`) while its
+//   messages sit at consecutive sequences — a contiguous backlog — and falls back to 1 as soon as
+//   they do not (recipients' messages interleaved, where the side-by-side gets would only find
+//   the same message again). `acceptGets` keeps what such a read may safely take.
 // - At most `maxInFlight` messages are handed out and unacked at once.
 // - A doorbell can arrive before the message is readable (the server tells subscribers before
 //   the stream has stored it; a replica may lag). A doorbell-driven read that finds nothing is
@@ -65,8 +72,14 @@ export type DrainEvent<M extends Readable> =
 
 export interface DrainOptions {
   readonly maxInFlight: number
-  /** Messages one read may return (1 where the server has no batched gets). */
+  /** Messages one read may return: a batched get's size, or the most gets side by side. */
   readonly readBatch: number
+  /**
+   * The server has no batched gets: a read of `max` is `max` gets by subject issued side by side
+   * from `fromSeq`, `fromSeq + 1`, … (combined by `acceptGets`), and the lane grows its reads from
+   * 1 while its messages are contiguous.
+   */
+  readonly parallelGets?: boolean
   /** Per lane: stream sequences up to this one may have been sent by an earlier session. */
   readonly redeliveredUpTo?: Partial<Record<Priority, number>>
   /** Delays of the re-reads after a doorbell that found nothing. */
@@ -83,6 +96,31 @@ export const defaultRecheckDelaysMs: ReadonlyArray<number> = [2, 5, 10, 25, 50, 
  * rings too, and must not stall them for long.
  */
 const holdRechecks = 3
+
+/**
+ * The answers of side-by-side gets by subject from consecutive sequences (`answers[i]`: the first
+ * message at or after `fromSeq + i`, or undefined when there is none), combined into what a read
+ * may take: the answers up to the first empty one, in seq order, each once; `exhausted` when an
+ * answer was empty. Later answers are dropped: a get that found nothing may have run before a
+ * message was stored that a later get then skipped over (it found only the one after it), so
+ * only an unbroken run of found answers proves that nothing between them was missed.
+ */
+export const acceptGets = <M extends { readonly seq: number }>(
+  answers: ReadonlyArray<M | undefined>,
+): { readonly messages: ReadonlyArray<M>; readonly exhausted: boolean } => {
+  const found: Array<M> = []
+  let exhausted = false
+  for (const answer of answers) {
+    if (answer === undefined) {
+      exhausted = true
+      break
+    }
+    found.push(answer)
+  }
+  found.sort((a, b) => a.seq - b.seq)
+  const messages = found.filter((message, i) => i === 0 || message.seq !== found[i - 1]!.seq)
+  return { messages, exhausted }
+}
 
 /** Retry delay of a failed read: 100 ms doubling, capped at 5 s, jittered to 50–100 %. */
 export const retryDelayMs = (failures: number, random: number): number =>
@@ -104,6 +142,11 @@ export interface LaneState<M extends Readable> {
   readForDoorbell: boolean
   /** Re-reads done for the current doorbell. */
   rechecks: number
+  /** Gets side by side for the next read of the lane being drained (`parallelGets` only). */
+  span: number
+  /** The read under way: from where, and how many it asked for. */
+  readFrom: number
+  readMax: number
   failures: number
   purgeFailures: number
   /** No purge before this time (a failed one waits). */
@@ -148,6 +191,9 @@ export class Drain<M extends Readable> {
       rang: false,
       readForDoorbell: false,
       rechecks: 0,
+      span: 1,
+      readFrom: 0,
+      readMax: 0,
       failures: 0,
       purgeFailures: 0,
       purgeNotBefore: 0,
@@ -212,6 +258,17 @@ export class Drain<M extends Readable> {
   private readDone(lane: LaneState<M>, messages: ReadonlyArray<M>, exhausted: boolean, now: number): void {
     lane.reading = false
     lane.failures = 0
+    if (this.options.parallelGets) {
+      const first = messages[0]
+      const last = messages.at(-1)
+      const contiguous =
+        first !== undefined &&
+        last !== undefined &&
+        messages.length === lane.readMax &&
+        first.seq === Math.max(1, lane.readFrom) &&
+        last.seq - first.seq + 1 === messages.length
+      lane.span = contiguous ? Math.min(lane.span * 2, this.options.readBatch) : 1
+    }
     const fresh = messages.filter((message) => message.seq >= lane.cursor)
     for (const message of fresh) lane.buffer.push(message)
     const last = fresh.at(-1)
@@ -316,7 +373,7 @@ export class Drain<M extends Readable> {
     // (the welcome's counts, and the next lane is ready when this one empties).
     let draining = true
     for (const lane of this.lanes) {
-      const batch = draining ? this.options.readBatch : 1
+      const batch = !draining ? 1 : this.options.parallelGets ? lane.span : this.options.readBatch
       const wanted = (lane.knowledge !== "empty" || lane.rang) && (draining || lane.knowledge === "unknown")
       if (lane.buffer.length > 0 || lane.knowledge !== "empty") draining = false
       if (lane.reading || !wanted || lane.buffer.length >= Math.ceil(batch / 2)) continue
@@ -327,6 +384,8 @@ export class Drain<M extends Readable> {
       lane.reading = true
       lane.readForDoorbell = lane.rang
       lane.rang = false
+      lane.readFrom = lane.cursor
+      lane.readMax = batch
       decisions.push({ _tag: "Read", lane: lane.priority, fromSeq: lane.cursor, max: batch })
     }
     if (wakeAt !== Number.POSITIVE_INFINITY) decisions.push({ _tag: "WakeAt", at: wakeAt })

@@ -12,7 +12,8 @@
 //   doorbell for that lane; `<prefix>.ctl.<token>` carries takeover and presence requests.
 // - Reads: direct gets on a single server (batched from 2.11); on a replicated stream the
 //   leader-answered STREAM.MSG.GET, so a just-deleted message never comes back and a just-stored
-//   one is never skipped by a lagging replica (docs/semantics.md).
+//   one is never skipped by a lagging replica (docs/semantics.md). Without batched gets (2.9,
+//   2.10, replicas) a contiguous backlog is read with up to 16 gets side by side (Drain.ts).
 // - One session per recipient, cluster-wide: opening sends a takeover request; an older session
 //   stops, waits for its deletes, and answers with what it sent, which the new session flags
 //   redelivered. A refused request (this connection is older than the live one) fails the open
@@ -41,7 +42,7 @@ import {
   Stream,
   type Scope,
 } from "effect"
-import { Drain, type Decision, type DrainEvent } from "./Drain.ts"
+import { acceptGets, Drain, type Decision, type DrainEvent } from "./Drain.ts"
 import { decodeStored, type Delivery } from "./Envelope.ts"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
 import type { QueueSettings } from "./QueueConfig.ts"
@@ -118,6 +119,8 @@ const callRetry = Schedule.exponential("100 millis").pipe(Schedule.jittered, Sch
 
 /** Messages one batched read asks for (nats-server 2.11+, single server). */
 const readBatch = 256
+/** The most gets by subject one read issues side by side (no batched gets: 2.9, 2.10, replicas). */
+const maxParallelGets = 16
 
 const isNotFound = (error: unknown): boolean =>
   apiCode(error) === ApiCode.NoMessageFound ||
@@ -171,8 +174,10 @@ export const openSession = Effect.fnUntraced(function* (
     Effect.gen(function* () {
       const stream = streamName(settings, lane)
       const subject = subjectFor(settings, lane, recipient)
-      const found: Array<StoredMsg> = []
+      let found: ReadonlyArray<StoredMsg>
+      let exhausted: boolean
       if (batched && max > 1) {
+        const got: Array<StoredMsg> = []
         yield* call(async () => {
           const batch = await jsm.direct.getBatch(stream, {
             seq: Math.max(1, fromSeq),
@@ -180,21 +185,35 @@ export const openSession = Effect.fnUntraced(function* (
             batch: max,
           })
           try {
-            for await (const message of batch) found.push(message)
+            for await (const message of batch) got.push(message)
           } catch (error) {
             // nats.js ends a batch that found nothing (status 404) with an error.
             if (!isNotFound(error)) throw error
           }
         })
+        found = got
+        exhausted = got.length < max
       } else {
-        const message = yield* getOne(stream, { seq: Math.max(1, fromSeq), next_by_subj: subject })
-        if (message) found.push(message)
+        // Gets by subject side by side from consecutive sequences (Drain.ts grows `max` on a
+        // contiguous backlog where the server has no batched gets; otherwise 1), and
+        // `acceptGets` keeps the unbroken run of found answers.
+        const answers = yield* Effect.forEach(
+          Array.from({ length: max }, (_, i) => Math.max(1, fromSeq) + i),
+          (seq) =>
+            getOne(stream, { seq, next_by_subj: subject }).pipe(
+              Effect.map((message) => message ?? undefined),
+            ),
+          { concurrency: "unbounded" },
+        )
+        const accepted = acceptGets(answers)
+        found = accepted.messages
+        exhausted = accepted.exhausted
       }
       const messages = found.map((message): Stored => {
         const stored = decodeStored(lane, message)
         return { ...stored, expiresAtMs: Date.parse(stored.expiresAt) }
       })
-      return { messages, exhausted: messages.length < max }
+      return { messages, exhausted }
     })
 
   const deleteOne = (lane: Priority, seq: number) =>
@@ -262,7 +281,8 @@ export const openSession = Effect.fnUntraced(function* (
 
   const drain = new Drain<Stored>({
     maxInFlight: options.maxInFlight,
-    readBatch: batched ? readBatch : 1,
+    readBatch: batched ? readBatch : Math.min(maxParallelGets, settings.apiConcurrency),
+    parallelGets: !batched,
     redeliveredUpTo,
   })
   const events = yield* Queue.unbounded<DrainEvent<Stored>>()

@@ -1,7 +1,7 @@
 // The drain policy on its own: event sequences in, decisions out, no NATS and no clock.
 import type { Priority } from "@holdover/protocol"
 import { describe, expect, it } from "vitest"
-import { Drain, retryDelayMs, type Decision, type Readable } from "@holdover/queue"
+import { acceptGets, Drain, retryDelayMs, type Decision, type Readable } from "@holdover/queue"
 
 interface Msg extends Readable {
   readonly lane: Priority
@@ -231,5 +231,67 @@ describe("the drain policy", () => {
     d.handle({ _tag: "Acked", ids: ["high-2"] }, 2) // waits for that purge to end
     expect(d.finalPurges()).toEqual([{ _tag: "Purge", lane: "high", beforeSeq: 3 }])
     expect(d.finalPurges()).toEqual([])
+  })
+
+  it("without batched gets, grows a lane's side-by-side gets while its backlog is contiguous, and falls back to one", () => {
+    const d = drain({ parallelGets: true, readBatch: 8, maxInFlight: 100 })
+    d.handle({ _tag: "Tick" }, 0)
+    for (const lane of ["high", "normal", "low"] as const)
+      d.handle({ _tag: "ReadDone", lane, messages: [], exhausted: true }, 0)
+    // The discovery read from 0 found critical-10: not at its cursor, so the next read is 1 get.
+    let next = d.handle(
+      { _tag: "ReadDone", lane: "critical", messages: [msg("critical", 10)], exhausted: false },
+      0,
+    )
+    const sizes: Array<unknown> = []
+    let seq = 11
+    // A contiguous backlog: every read finds its messages at consecutive sequences from its cursor.
+    for (let i = 0; i < 5; i++) {
+      const [read] = reads(next) as Array<[Priority, number, number]>
+      sizes.push(read)
+      const [, from, max] = read!
+      const messages = Array.from({ length: max }, (_, k) => msg("critical", from + k))
+      seq = from + max
+      next = d.handle({ _tag: "ReadDone", lane: "critical", messages, exhausted: false }, 0)
+      d.handle({ _tag: "Acked", ids: messages.map((m) => m.id) }, 0)
+    }
+    expect(sizes).toEqual([
+      ["critical", 11, 1],
+      ["critical", 12, 2],
+      ["critical", 14, 4],
+      ["critical", 18, 8],
+      ["critical", 26, 8], // capped at readBatch
+    ])
+    // Interleaved with other recipients' messages: the gets found fewer than they asked for.
+    const sparse = d.handle(
+      {
+        _tag: "ReadDone",
+        lane: "critical",
+        messages: [msg("critical", seq + 3), msg("critical", seq + 9)],
+        exhausted: false,
+      },
+      0,
+    )
+    expect(reads(sparse)).toEqual([["critical", seq + 10, 1]])
+  })
+
+  it("takes from side-by-side gets only the unbroken run of found answers, each message once, in order", () => {
+    const m = (seq: number) => msg("normal", seq)
+    const cases: ReadonlyArray<
+      readonly [string, ReadonlyArray<Msg | undefined>, ReadonlyArray<number>, boolean]
+    > = [
+      ["a contiguous backlog", [m(5), m(6), m(7)], [5, 6, 7], false],
+      ["interleaved: gets find the same next message", [m(5), m(9), m(9), m(9)], [5, 9], false],
+      ["the end of the backlog", [m(5), m(6), undefined, undefined], [5, 6], true],
+      ["nothing stored", [undefined, undefined], [], true],
+      // The get from 6 ran before 6 was stored; the get from 7 ran after 6 and 7 were: taking 7
+      // would move the cursor past 6.
+      ["a message stored while the gets ran", [m(5), undefined, m(7)], [5], true],
+      ["answers out of order", [m(7), m(5), m(6)], [5, 6, 7], false],
+    ]
+    for (const [what, answers, seqs, exhausted] of cases) {
+      const accepted = acceptGets(answers)
+      expect([what, accepted.messages.map((x) => x.seq), accepted.exhausted]).toEqual([what, seqs, exhausted])
+    }
   })
 })

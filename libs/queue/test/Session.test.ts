@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { priorities } from "@holdover/protocol"
 import { NatsConnection, RecipientQueue, type Delivery } from "@holdover/queue"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { buildQueue, eventually, queueLayer, take, TestNats, unique } from "./support.ts"
 
 // Two independent connections to one server, like two gateway processes sharing JetStream.
@@ -120,6 +120,45 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
         expect(mine.every((m) => m.body === `${m.p}:${m.i}:${"x".repeat(m.i)}`)).toBe(true)
       }
     }),
+  )
+
+  it.effect(
+    "reads a long backlog while producers append to it and to other recipients: every message once, in order",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const r = unique("long")
+        const other = unique("other")
+        for (let i = 0; i < 400; i++) yield* queue.enqueue(r, { i })
+        const got = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* queue.openSession(r, { maxInFlight: 64 })
+            // Live appends while the backlog is read (without batched gets, reads of a contiguous
+            // backlog are gets side by side: a message stored meanwhile must not be skipped).
+            const appending = yield* Effect.forkChild(
+              Effect.forEach(
+                Array.from({ length: 200 }, (_, k) => 400 + k),
+                (i) =>
+                  Effect.andThen(
+                    queue.enqueue(r, { i }),
+                    i % 2 === 0 ? queue.enqueue(other, { i }) : Effect.void,
+                  ),
+              ),
+            )
+            const all = yield* take(session, 600, { timeoutMs: 30_000 })
+            yield* Fiber.join(appending)
+            return all
+          }),
+        )
+        const seen = ids(got)
+        expect(new Set(seen).size).toBe(600)
+        expect(seen.slice(0, 400)).toEqual(Array.from({ length: 400 }, (_, i) => i))
+        expect(seen).toEqual([...seen].sort((a, b) => a - b))
+        yield* eventually(
+          "the queue is empty",
+          Effect.map(queue.depth(r), (d) => d.normal === 0),
+        )
+      }),
   )
 
   it.effect("hands everything unacked to a newer session on another node at once, in order", () =>
