@@ -10,6 +10,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, type NatsConnection as Nc } from "@nats-io/transport-node"
 import type { Config } from "effect"
 import { Context, Effect, Layer, PubSub, Schedule, Stream } from "effect"
+import { skipErrorPerAnsweredRequest } from "./NatsRequests.ts"
 import { natsUrlVariable } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
 import { readVariable, type InvalidConfig } from "./Variables.ts"
@@ -79,6 +80,7 @@ export const untilAvailable = <A, R>(
 /** One attempt: a connection to a server that answers JetStream API requests (closed if not). */
 const connectOnce = (options: NatsOptions) =>
   Effect.gen(function* () {
+    skipErrorPerAnsweredRequest()
     const nc = yield* Effect.tryPromise({
       try: () =>
         connect({

@@ -1,5 +1,6 @@
 export * from "./Envelope.ts"
 export * from "./NatsConnection.ts"
+export { skipErrorPerAnsweredRequest } from "./NatsRequests.ts"
 export * from "./QueueConfig.ts"
 export * from "./QueueError.ts"
 export * from "./RecipientKey.ts"

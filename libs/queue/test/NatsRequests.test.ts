@@ -1,0 +1,80 @@
+// The nats.js patch of NatsRequests.ts against a real nats-server: answered requests no longer
+// build an Error each, and every outcome a caller sees is unchanged (an answer, no responders, a
+// timeout, a cancelled request).
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
+import { startNats, type RunningNats } from "@holdover/local-nats"
+import { skipErrorPerAnsweredRequest } from "@holdover/queue"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+
+// request.js looks `errors.RequestError` up on the errors module at each use: counting what it
+// builds means swapping that export for a counting subclass.
+const require = createRequire(import.meta.url)
+const errorsModule = require(join(dirname(require.resolve("@nats-io/nats-core/internal")), "errors.js")) as {
+  RequestError: new (message?: string, options?: ErrorOptions) => Error
+}
+
+const countRequestErrors = async (run: () => Promise<void>): Promise<number> => {
+  const Original = errorsModule.RequestError
+  let built = 0
+  errorsModule.RequestError = class extends Original {
+    constructor(message?: string, options?: ErrorOptions) {
+      super(message, options)
+      built++
+    }
+  }
+  try {
+    await run()
+  } finally {
+    errorsModule.RequestError = Original
+  }
+  return built
+}
+
+let server: RunningNats
+let nc: NatsConnection
+beforeAll(async () => {
+  server = await startNats(inject("natsLauncher"))
+  expect(skipErrorPerAnsweredRequest()).toBe(true)
+  nc = await connect({ servers: server.url, noAsyncTraces: true })
+  nc.subscribe("echo", { callback: (_error, msg) => void msg.respond(msg.data) })
+  nc.subscribe("silent", { callback: () => undefined })
+  await nc.flush()
+})
+afterAll(async () => {
+  await nc?.close()
+  await server?.stop()
+})
+
+describe("requests with nats.js patched", () => {
+  it("answers 200 requests without building an Error for any of them", async () => {
+    const built = await countRequestErrors(async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => nc.request("echo", String(i), { timeout: 5_000 })),
+      )
+      expect(answers.map((answer) => answer.string())).toEqual(
+        Array.from({ length: 200 }, (_, i) => String(i)),
+      )
+    })
+    expect(built).toBe(0)
+  })
+
+  it("still fails a request nobody listens to with no responders, and one nobody answers with a timeout", async () => {
+    const nobody = await nc.request("nobody.here", "x", { timeout: 5_000 }).catch((error: unknown) => error)
+    expect(nobody).toBeInstanceOf(Error)
+    expect((nobody as { isNoResponders?: () => boolean }).isNoResponders?.()).toBe(true)
+    const started = Date.now()
+    const silent = await nc.request("silent", "x", { timeout: 200 }).catch((error: unknown) => error)
+    expect(silent).toBeInstanceOf(Error)
+    expect((silent as Error).name).toBe("TimeoutError")
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+  })
+
+  it("still rejects a request whose connection closes before the answer", async () => {
+    const other = await connect({ servers: server.url })
+    const pending = other.request("silent", "x", { timeout: 10_000 }).catch((error: unknown) => error)
+    await other.close()
+    expect(await pending).toBeInstanceOf(Error)
+  })
+})
