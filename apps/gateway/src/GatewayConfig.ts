@@ -230,7 +230,7 @@ export const gatewayVariables = {
     default: d.admissionRate,
     shown: String(d.admissionRate),
     meaning:
-      "sessions opened per second per node (each costs a takeover request, a session-record read and one get per priority, plus a STREAM.INFO per priority with a backlog — no JetStream consumer); more wait their turn. A session that cannot open (JetStream busy) is closed with 4429 so the client backs off",
+      "sessions opened per second per node (each costs a takeover request and one get per priority, plus a session-record read when there is a backlog and, before nats-server 2.11 or on replicated streams, a STREAM.INFO per priority with a backlog — no JetStream consumer); more wait their turn. A session that cannot open (JetStream busy) is closed with 4429 so the client backs off",
   }),
   admissionConcurrency: variable({
     name: "HOLDOVER_SESSION_ADMISSION_CONCURRENCY",

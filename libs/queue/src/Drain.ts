@@ -204,6 +204,15 @@ export class Drain<M extends Readable> {
     }))
   }
 
+  /**
+   * What earlier sessions may have sent, learnt after the open's first reads (the session record
+   * is read only when they found something); before any message is handed out.
+   */
+  learnRedelivered(upTo: Partial<Record<Priority, number>>): void {
+    for (const lane of this.lanes)
+      lane.redeliveredUpTo = Math.max(lane.redeliveredUpTo, upTo[lane.priority] ?? 0)
+  }
+
   lane(priority: Priority): LaneState<M> {
     return this.lanes.find((lane) => lane.priority === priority)!
   }

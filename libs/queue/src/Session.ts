@@ -4,10 +4,12 @@
 // NATS subscription a session needs, in the session's scope.
 //
 // Cost model (docs/semantics.md, "How the queues are laid out"): opening asks an older session
-// to let go (one core-NATS request; no responders answers at once), reads the session record
-// when nobody answered, and reads each lane once from the start (a get by subject: found or
-// not); only a lane that holds messages costs a STREAM.INFO for the welcome's exact count. A
-// message costs one read (or a share of a batched read on nats-server 2.11+) and a share of a purge.
+// to let go (one core-NATS request; no responders answers at once), reads each lane once from
+// the start (a get by subject: found or not), and reads the session record when nobody answered
+// and a lane found messages. A lane that holds messages tells its count for the welcome with
+// that first get on nats-server 2.11+ (asked as a batch of one: `Nats-Num-Pending`); elsewhere it
+// costs a STREAM.INFO with the subject as filter. A message costs one read (or a share of a
+// batched read on nats-server 2.11+) and a share of a purge.
 // - One subscription, `<prefix>.*.<token>`: a publish to one of the recipient's subjects is a
 //   doorbell for that lane; `<prefix>.ctl.<token>` carries takeover and presence requests.
 // - Reads: direct gets on a single server (batched from 2.11); on a replicated stream the
@@ -162,7 +164,10 @@ export const openSession = Effect.fnUntraced(function* (
     )
 
   /** A get by subject: the first message of `subject` at or after `seq` (or the last one). */
-  const getOne = (stream: string, query: { seq: number; next_by_subj: string } | { last_by_subj: string }) =>
+  const getOne = (
+    stream: string,
+    query: { seq: number; next_by_subj: string; batch?: number } | { last_by_subj: string },
+  ) =>
     call((): Promise<StoredMsg | null> =>
       replicated
         ? // Leader-answered: consistent on a replicated stream (nats.js types list seq/last only).
@@ -176,6 +181,8 @@ export const openSession = Effect.fnUntraced(function* (
       const subject = subjectFor(settings, lane, recipient)
       let found: ReadonlyArray<StoredMsg>
       let exhausted: boolean
+      /** Messages of the subject from the first one found on (when the server says). */
+      let count: number | undefined
       if (batched && max > 1) {
         const got: Array<StoredMsg> = []
         yield* call(async () => {
@@ -197,23 +204,30 @@ export const openSession = Effect.fnUntraced(function* (
         // Gets by subject side by side from consecutive sequences (Drain.ts grows `max` on a
         // contiguous backlog where the server has no batched gets; otherwise 1), and
         // `acceptGets` keeps the unbroken run of found answers.
+        // On 2.11+ a get asked as a batch of one also tells how many messages of the subject
+        // follow the one it found (`Nats-Num-Pending`): the welcome's count without a STREAM.INFO.
         const answers = yield* Effect.forEach(
           Array.from({ length: max }, (_, i) => Math.max(1, fromSeq) + i),
           (seq) =>
-            getOne(stream, { seq, next_by_subj: subject }).pipe(
-              Effect.map((message) => message ?? undefined),
-            ),
+            getOne(
+              stream,
+              batched ? { seq, next_by_subj: subject, batch: 1 } : { seq, next_by_subj: subject },
+            ).pipe(Effect.map((message) => message ?? undefined)),
           { concurrency: "unbounded" },
         )
         const accepted = acceptGets(answers)
         found = accepted.messages
         exhausted = accepted.exhausted
+        const following = batched
+          ? Number(found[0]?.header.get("Nats-Num-Pending") || Number.NaN)
+          : Number.NaN
+        if (Number.isInteger(following)) count = following + 1
       }
       const messages = found.map((message): Stored => {
         const stored = decodeStored(lane, message)
         return { ...stored, expiresAtMs: Date.parse(stored.expiresAt) }
       })
-      return { messages, exhausted }
+      return { messages, exhausted, count }
     })
 
   const deleteOne = (lane: Priority, seq: number) =>
@@ -275,15 +289,11 @@ export const openSession = Effect.fnUntraced(function* (
   )
   if (answer?.refused)
     return yield* queueError({ _tag: "SessionClosed" }, "a newer session of this recipient is open")
-  const redeliveredUpTo =
-    answer?.sentUpTo ??
-    (yield* earlierSends.pipe(Effect.mapError(unavailable("cannot read the session record"))))
 
   const drain = new Drain<Stored>({
     maxInFlight: options.maxInFlight,
     readBatch: batched ? readBatch : Math.min(maxParallelGets, settings.apiConcurrency),
     parallelGets: !batched,
-    redeliveredUpTo,
   })
   const events = yield* Queue.unbounded<DrainEvent<Stored>>()
   // `undefined` is put behind the last delivery once the session has ended: a waiting `next` learns
@@ -436,22 +446,33 @@ export const openSession = Effect.fnUntraced(function* (
       readLane(read.lane, read.fromSeq, read.max).pipe(Effect.map((result) => [read, result] as const)),
     { concurrency: "unbounded" },
   ).pipe(Effect.mapError(unavailable("cannot read the recipient's queue")))
+  // What an earlier session may have sent: from the one that let go, or else from the session
+  // record — read only when the queue holds something (an idle open never needs it: whatever is
+  // stored later is newer than anything an earlier session sent).
+  drain.learnRedelivered(
+    answer?.sentUpTo ??
+      (results.some(([, { messages }]) => messages.length > 0)
+        ? yield* earlierSends.pipe(Effect.mapError(unavailable("cannot read the session record")))
+        : {}),
+  )
   const later: Array<Decision<Stored>> = first.filter((d) => d._tag !== "Read")
   const now = yield* Clock.currentTimeMillis
   const pending: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 }
   yield* Effect.forEach(
     results,
-    ([read, { messages, exhausted }]) =>
+    ([read, { messages, exhausted, count }]) =>
       Effect.gen(function* () {
         pending[read.lane] = exhausted
           ? messages.length
-          : yield* call(async () => {
-              const subject = subjectFor(settings, read.lane, recipient)
-              const info = await jsm.streams.info(streamName(settings, read.lane), {
-                subjects_filter: subject,
-              })
-              return info.state.subjects?.[subject] ?? messages.length
-            }).pipe(Effect.mapError(unavailable("cannot count the recipient's queue")))
+          : count !== undefined
+            ? count
+            : yield* call(async () => {
+                const subject = subjectFor(settings, read.lane, recipient)
+                const info = await jsm.streams.info(streamName(settings, read.lane), {
+                  subjects_filter: subject,
+                })
+                return info.state.subjects?.[subject] ?? messages.length
+              }).pipe(Effect.mapError(unavailable("cannot count the recipient's queue")))
       }),
     { concurrency: "unbounded", discard: true },
   )

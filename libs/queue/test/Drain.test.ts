@@ -186,6 +186,26 @@ describe("the drain policy", () => {
       ["high-6", false],
     ])
     expect(d.stats.redelivered).toBe(1)
+    // Learnt after the first reads were asked for (the runner reads the session record only
+    // when they found something), before their answers.
+    const later = drain()
+    const first = later.handle({ _tag: "Tick" }, 0)
+    later.learnRedelivered({ high: 4 })
+    const out2 = reads(first).flatMap(([lane]) =>
+      later.handle(
+        {
+          _tag: "ReadDone",
+          lane: lane as Priority,
+          messages: lane === "high" ? [msg("high", 4), msg("high", 6)] : [],
+          exhausted: true,
+        },
+        0,
+      ),
+    )
+    expect(delivered(out2)).toEqual([
+      ["high-4", true],
+      ["high-6", false],
+    ])
   })
 
   it("takes both stored copies of one id with one ack", () => {

@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { priorities } from "@holdover/protocol"
-import { NatsConnection, RecipientQueue, type Delivery } from "@holdover/queue"
+import { featuresOf, NatsConnection, RecipientQueue, type Delivery } from "@holdover/queue"
 import { Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { buildQueue, eventually, queueLayer, take, TestNats, unique } from "./support.ts"
 
@@ -158,6 +158,31 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
           "the queue is empty",
           Effect.map(queue.depth(r), (d) => d.normal === 0),
         )
+      }),
+  )
+
+  it.effect(
+    "counts each priority's backlog for the welcome, without a JetStream API call where gets tell counts (2.11+)",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const conn = yield* NatsConnection
+        const server = yield* TestNats
+        const r = unique("count")
+        const stored = { critical: 3, high: 0, normal: 2, low: 5 }
+        for (const priority of priorities)
+          for (let i = 0; i < stored[priority]; i++) yield* queue.enqueue(r, { i }, { priority })
+        // Gets are not JetStream API calls; STREAM.INFO is.
+        const apiCalls = Effect.promise(async () => {
+          const jsz = (await (await fetch(`${server.monitorUrl}/jsz`)).json()) as { api: { total: number } }
+          return jsz.api.total
+        })
+        const before = yield* apiCalls
+        const pending = yield* Effect.scoped(Effect.map(queue.openSession(r), (session) => session.pending))
+        const calls = (yield* apiCalls) - before
+        expect(pending).toEqual(stored)
+        // Nothing was delivered, so the session's end purged nothing either.
+        expect(calls).toBe(featuresOf(conn.serverVersion()).batchedDirectGet ? 0 : 3)
       }),
   )
 
