@@ -67,6 +67,9 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
     const natsBefore = (await harness.varz(nats)).mem
     const jszBefore = await harness.jsz(nats)
 
+    // Who is busy while the clients connect: a welcome rate bounded by the bench's own client
+    // process (≈ 100 %) is not the gateway's.
+    const connectCpu = harness.meter(gateway, nats)
     const started = performance.now()
     const deadline = Date.now() + (ctx.quick ? 60_000 : 240_000)
     let next = 0
@@ -80,7 +83,11 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
     await Promise.all(Array.from({ length: 200 }, opener))
     const welcomed = clients.filter((c) => c.welcomedAt > 0).length
     const connectS = (performance.now() - started) / 1000
-    ctx.log(`idle: ${welcomed}/${wanted} welcomed in ${round(connectS)} s (${round(welcomed / connectS)}/s)`)
+    const connectUse = connectCpu()
+    ctx.log(
+      `idle: ${welcomed}/${wanted} welcomed in ${round(connectS)} s (${round(welcomed / connectS)}/s); ` +
+        `CPU while connecting ${JSON.stringify(connectUse)}`,
+    )
     if (welcomed < wanted) ctx.note(`idle: only ${welcomed} of ${wanted} connections were welcomed in time`)
 
     // Settle: no consumer should exist; give the node a moment to reach a steady footprint.
@@ -125,6 +132,9 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
         nats_rss_before_mb: round(natsBefore / 2 ** 20),
         nats_rss_kb_per_conn: round((varz.mem - natsBefore) / 1024 / Math.max(1, welcomed)),
         js_api_calls_per_conn: round((jsz.api.total - jszBefore.api.total) / Math.max(1, welcomed)),
+        connect_gateway_cpu_pct: connectUse["gateway_cpu_pct"] ?? 0,
+        connect_nats_cpu_pct: connectUse["nats_cpu_pct"] ?? 0,
+        connect_bench_cpu_pct: connectUse["bench_cpu_pct"] ?? 0,
         idle_gateway_cpu_pct: idleUse["gateway_cpu_pct"] ?? 0,
         idle_nats_cpu_pct: idleUse["nats_cpu_pct"] ?? 0,
       },
