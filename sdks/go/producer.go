@@ -101,10 +101,11 @@ func (p *Producer) Send(ctx context.Context, msg Outgoing) (SendResult, error) {
 // SendBatch enqueues up to MaxBatch messages in one request. One result per message, in order,
 // each its own outcome as the batch endpoint gives it: a message refused by the gateway, or found
 // invalid here before sending (INVALID_MESSAGE), has Err set, with Path messages.<i>.<field> where
-// i is its index in msgs; the others are sent. The error is for the call as a whole.
+// i is its index in msgs; the others are sent. The error is for the call as a whole. An empty
+// batch sends nothing and returns no results (as the Python SDK's send_batch does).
 func (p *Producer) SendBatch(ctx context.Context, msgs []Outgoing) ([]BatchResult, error) {
-	if len(msgs) == 0 || len(msgs) > MaxBatch {
-		return nil, &Error{Code: CodeInvalidMessage, Message: fmt.Sprintf("a batch holds 1 to %d messages, got %d", MaxBatch, len(msgs))}
+	if len(msgs) > MaxBatch {
+		return nil, &Error{Code: CodeInvalidMessage, Message: fmt.Sprintf("a batch holds at most %d messages, got %d", MaxBatch, len(msgs))}
 	}
 	results := make([]BatchResult, len(msgs))
 	wires := make([]wireMessage, 0, len(msgs))

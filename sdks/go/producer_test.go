@@ -135,6 +135,14 @@ func TestProducerStopsAfterMaxRetries(t *testing.T) {
 	}
 }
 
+func TestProducerSendsNothingForAnEmptyBatch(t *testing.T) {
+	s := &script{answers: []func(http.ResponseWriter){queued}}
+	results, err := scriptedProducer(t, s).SendBatch(context.Background(), nil)
+	if err != nil || len(results) != 0 || len(s.bodies) != 0 {
+		t.Fatalf("got %v, %v after %d requests; want no results, no error, no request", results, err, len(s.bodies))
+	}
+}
+
 func TestProducerRefusesAnInvalidMessageBeforeSendingIt(t *testing.T) {
 	s := &script{answers: []func(http.ResponseWriter){queued}}
 	p := scriptedProducer(t, s)
