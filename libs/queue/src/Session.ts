@@ -181,8 +181,6 @@ export const openSession = Effect.fnUntraced(function* (
       const subject = subjectFor(settings, lane, recipient)
       let found: ReadonlyArray<StoredMsg>
       let exhausted: boolean
-      /** Messages of the subject from the first one found on (when the server says). */
-      let count: number | undefined
       if (batched && max > 1) {
         const got: Array<StoredMsg> = []
         yield* call(async () => {
@@ -203,9 +201,8 @@ export const openSession = Effect.fnUntraced(function* (
       } else {
         // Gets by subject side by side from consecutive sequences (Drain.ts grows `max` on a
         // contiguous backlog where the server has no batched gets; otherwise 1), and
-        // `acceptGets` keeps the unbroken run of found answers.
-        // On 2.11+ a get asked as a batch of one also tells how many messages of the subject
-        // follow the one it found (`Nats-Num-Pending`): the welcome's count without a STREAM.INFO.
+        // `acceptGets` keeps the unbroken run of found answers. On 2.11+ a get is asked as a
+        // batch of one, for its `Nats-Num-Pending` (below).
         const answers = yield* Effect.forEach(
           Array.from({ length: max }, (_, i) => Math.max(1, fromSeq) + i),
           (seq) =>
@@ -218,11 +215,12 @@ export const openSession = Effect.fnUntraced(function* (
         const accepted = acceptGets(answers)
         found = accepted.messages
         exhausted = accepted.exhausted
-        const following = batched
-          ? Number(found[0]?.header.get("Nats-Num-Pending") || Number.NaN)
-          : Number.NaN
-        if (Number.isInteger(following)) count = following + 1
       }
+      // On 2.11+ the messages of a batched get say how many messages of the subject follow them
+      // (`Nats-Num-Pending`): the first one's, plus one, is the welcome's count — no STREAM.INFO.
+      const following = batched ? Number(found[0]?.header.get("Nats-Num-Pending") || Number.NaN) : Number.NaN
+      /** Messages of the subject from the first one found on (when the server says). */
+      const count = Number.isInteger(following) ? following + 1 : undefined
       const messages = found.map((message): Stored => {
         const stored = decodeStored(lane, message)
         return { ...stored, expiresAtMs: Date.parse(stored.expiresAt) }

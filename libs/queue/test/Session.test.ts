@@ -169,7 +169,8 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
         const conn = yield* NatsConnection
         const server = yield* TestNats
         const r = unique("count")
-        const stored = { critical: 3, high: 0, normal: 2, low: 5 }
+        // More critical ones than one batched read takes (256): their count is not the read's.
+        const stored = { critical: 300, high: 0, normal: 2, low: 5 }
         for (const priority of priorities)
           for (let i = 0; i < stored[priority]; i++) yield* queue.enqueue(r, { i }, { priority })
         // Gets are not JetStream API calls; STREAM.INFO is.
