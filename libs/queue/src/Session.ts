@@ -7,8 +7,8 @@
 // to let go (one core-NATS request; no responders answers at once), reads each lane once from
 // the start (a get by subject: found or not), and reads the session record when nobody answered
 // and a lane found messages. A lane that holds messages tells its count for the welcome with
-// that first get on nats-server 2.11+ (asked as a batch of one: `Nats-Num-Pending`); elsewhere it
-// costs a STREAM.INFO with the subject as filter. A message costs one read (or a share of a
+// that first read on nats-server 2.11+ (a batched get: `Nats-Num-Pending`); elsewhere it costs a
+// STREAM.INFO with the subject as filter. A message costs one read (or a share of a
 // batched read on nats-server 2.11+) and a share of a purge.
 // - One subscription, `<prefix>.*.<token>`: a publish to one of the recipient's subjects is a
 //   doorbell for that lane; `<prefix>.ctl.<token>` carries takeover and presence requests.
