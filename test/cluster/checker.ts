@@ -334,13 +334,10 @@ export const startChecker = async (options: CheckerOptions): Promise<CheckerRun>
           })
           const answer = (await response.json()) as { status?: string; expiresAt?: string }
           attempts.push(`${attempt}: ${response.status} ${answer.status ?? ""}`)
-          answered(
-            gateway.index,
-            response.status === 202 ? "202" : `${response.status} ${JSON.stringify(answer)}`,
-          )
+          last = `${response.status} ${JSON.stringify(answer)}`
+          answered(gateway.index, response.status === 202 ? "202" : last)
           if (response.status === 202)
             return answer.status === "queued" ? { expiresAt: Date.parse(answer.expiresAt ?? "") } : "dropped"
-          last = `${response.status} ${JSON.stringify(answer)}`
           if (response.status !== 429 && response.status < 500) {
             note(`POST ${String(body["id"])} refused: ${last}`)
             return "failed"

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { CloseCode, subprotocol, type ErrorCode } from "@holdover/protocol"
-import { RecipientQueue } from "@holdover/queue"
+import { breakerLevel, RecipientQueue } from "@holdover/queue"
 import type { Exit } from "effect"
 import { Context, Effect, FiberSet, Layer, Schema } from "effect"
 import { WebSocketServer, type WebSocket } from "ws"
@@ -201,7 +201,6 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
       const address = server.address()
       const port = typeof address === "object" && address ? address.port : config.port
 
-      const breakerLevel = { closed: 0, "half-open": 1, open: 2 } as const
       const sample = () => {
         metrics.natsConnected.set(queue.isAvailable() ? 1 : 0)
         metrics.breakerOpen.set(breakerLevel[queue.breakerState()])

@@ -132,6 +132,9 @@ export interface QueueStatus {
 
 export type BreakerState = "closed" | "open" | "half-open"
 
+/** How bad a breaker state is (the metric's value): 0 closed, 1 half-open, 2 open. */
+export const breakerLevel: Record<BreakerState, number> = { closed: 0, "half-open": 1, open: 2 }
+
 export interface OpenOptions {
   readonly maxInFlight?: number | undefined
   /**
@@ -229,7 +232,6 @@ function make() {
         }),
       ),
     )
-    const breakerLevel = { closed: 0, "half-open": 1, open: 2 } as const
     const worstBreakerState = (): BreakerState => {
       let worst: BreakerState = "closed"
       for (const state of breakerStates.values()) if (breakerLevel[state] > breakerLevel[worst]) worst = state
