@@ -7,7 +7,10 @@
 import { setTimeout as sleep } from "node:timers/promises"
 import { BenchClient } from "./BenchClient.ts"
 import type { Figures, StepContext } from "./Figures.ts"
+import { join } from "node:path"
+import { freePort } from "@holdover/local-nats"
 import { openFilesLimit, rssKb, type Harness } from "./Harness.ts"
+import { Inspector } from "./Inspector.ts"
 import { median, pollUntil, round } from "./Stats.ts"
 
 /** Open files each process needs besides its sockets (Node, nats, logs, pipes…). */
@@ -49,7 +52,16 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
     )
   // A nats-server of its own: its RSS then shows what idle sessions cost, not what earlier steps left.
   const nats = await harness.freshNats()
-  const gateway = await harness.gateway({ HOLDOVER_NATS_URL: nats.url })
+  // Retained heap is read after a full collection, through the inspector (heap in use without one
+  // counts garbage too). HOLDOVER_BENCH_HEAP_SNAPSHOTS=DIR also writes a snapshot before and after
+  // (compare them with test/bench/HeapDiff.ts, `per` = the connections).
+  const snapshots = process.env["HOLDOVER_BENCH_HEAP_SNAPSHOTS"]
+  const inspectPort = await freePort()
+  const gateway = await harness.gateway({
+    HOLDOVER_NATS_URL: nats.url,
+    NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort}`,
+  })
+  const inspector = await Inspector.connect(inspectPort)
   const clients: Array<BenchClient> = []
   try {
     const subs = Array.from({ length: wanted }, (_, i) => `idle-${Date.now().toString(36)}-${i}`)
@@ -62,6 +74,8 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
     }).start()
     await warm.welcomed
     await warm.close()
+    const retainedBefore = await inspector.heapAfterGc()
+    if (snapshots) await inspector.snapshot(join(snapshots, "idle-before.heapsnapshot"))
     const rssBefore = await settledRss(gateway.pid)
     const heapBefore = await heapOf(gateway.url)
     const natsBefore = (await harness.varz(nats)).mem
@@ -99,13 +113,16 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
     const idleUse = idleCpu()
     const rssAfter = await settledRss(gateway.pid)
     const heapAfter = await heapOf(gateway.url)
+    const retainedAfter = await inspector.heapAfterGc()
+    if (snapshots) await inspector.snapshot(join(snapshots, "idle-after.heapsnapshot"))
+    const retainedPerConn = (retainedAfter - retainedBefore) / 1024 / Math.max(1, welcomed)
     const varz = await harness.varz(nats)
     const jsz = await harness.jsz(nats)
     const still = clients.filter((c) => c.ws?.readyState === 1).length
     const perConn = welcomed > 0 ? (rssAfter - rssBefore) / welcomed : 0
     ctx.log(
       `idle ${welcomed}: gateway RSS ${round(rssBefore / 1024)} → ${round(rssAfter / 1024)} MB ` +
-        `(${round(perConn)} KB per connection), nats-server RSS ${round(natsBefore / 2 ** 20)} → ` +
+        `(${round(perConn)} KB per connection; heap retained after a collection ${round(retainedPerConn)} KB), nats-server RSS ${round(natsBefore / 2 ** 20)} → ` +
         `${round(varz.mem / 2 ** 20)} MB, consumers ${jsz.consumers}, still open ${still}; ` +
         `CPU while idle ${JSON.stringify(idleUse)}`,
     )
@@ -123,6 +140,7 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
         connect_per_s: round(welcomed / connectS),
         gateway_rss_before_mb: round(rssBefore / 1024),
         gateway_rss_after_mb: round(rssAfter / 1024),
+        gateway_heap_retained_kb_per_conn: round(retainedPerConn),
         gateway_heap_used_kb_per_conn: round(
           (heapAfter.heap - heapBefore.heap) / 1024 / Math.max(1, welcomed),
         ),
@@ -142,6 +160,7 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
   } finally {
     for (let i = 0; i < clients.length; i += 1000)
       await Promise.all(clients.slice(i, i + 1000).map((c) => c.close()))
+    inspector.close()
     await harness.stopGateway(gateway)
     await nats.stop()
   }

@@ -105,7 +105,7 @@ export class Auth extends Context.Service<
           )
         })
 
-      const check = Effect.fn("Auth.verify")(function* (token: string) {
+      const check = Effect.fnUntraced(function* (token: string) {
         if (token.length === 0 || token.length > 16_384)
           return yield* unauthorized("missing or oversized token")
         const alg = yield* Effect.try({

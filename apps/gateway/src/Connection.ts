@@ -4,10 +4,13 @@
 // ping/pong, heartbeats. Lifecycle: the connection runs as one fiber; its scope owns the
 // session, so whatever ends it (socket closed, takeover → 4409, token expiry → 4401, drain →
 // 1012, abuse → 4400) returns unacked messages to JetStream for the next session.
+// An idle connection costs one waiting fiber: the session pushes its deliveries (no fiber waits
+// for them), heartbeats and token expiry run on one timer, and frames are handled by a fiber
+// that exists only while frames wait.
 import { randomUUID } from "node:crypto"
 import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
 import { RecipientQueue, type Delivery, type RecipientSession, type SessionEnd } from "@holdover/queue"
-import { Cause, Deferred, Effect, Exit, Queue, Schema } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Schema } from "effect"
 import type { WebSocket } from "ws"
 import { fromSchemaError, toErrorBody, type AnyError } from "./ApiError.ts"
 import { Auth, AuthError, type Principal } from "./Auth.ts"
@@ -23,6 +26,10 @@ export class Closed extends Schema.TaggedError<Closed>()("Closed", {
 
 const decodeFrame = Schema.decodeUnknownExit(ClientFrame)
 const maxBufferedBytes = 1024 * 1024
+/** Frames received and not handled yet, at most: a client sending more is closed with 4429. */
+const maxWaitingFrames = 1024
+const binaryFrame = "\u0000binary"
+const ignore = () => undefined
 const maxInvalidFrames = 20
 const maxOverLimitFrames = 50
 
@@ -36,7 +43,7 @@ export interface ConnectionOptions {
   readonly refuse: Closed | undefined
 }
 
-export const runConnection = Effect.fn("Connection.run")(function* ({
+export const runConnection = Effect.fnUntraced(function* ({
   ws,
   socket,
   preAuth,
@@ -58,23 +65,28 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   }
 
   metrics.connections.inc()
-  const socketClosed = yield* Deferred.make<number>()
+  let peerClosed = false
   // How a served session ends: the first of the client closing, the session ending, the token
-  // expiring, or a fiber of the connection (frames, heartbeats, deliveries) ending it. Settled by
-  // whoever comes first — no racing fibers kept per connection.
+  // expiring, a missing pong, or a frame ending it. Settled by whoever comes first.
   const outcome = yield* Deferred.make<Closed, unknown>()
-  const settle = <E>(effect: Effect.Effect<Closed, E>) =>
-    Effect.flatMap(Effect.exit(effect), (exit) => Deferred.done(outcome, exit))
-  const inbox = yield* Queue.bounded<string>(1024)
-  ws.on("error", () => undefined)
+  const finish = (closed: Closed) => void Deferred.doneUnsafe(outcome, Exit.succeed(closed))
+  // Frames received and not handled yet. `onFrame` is told of each: the wait for the auth frame,
+  // then the served connection's frame handling.
+  const inbox: Array<string> = []
+  let onFrame: (() => void) | undefined
+  let lastPong = Date.now()
+  ws.on("error", ignore)
   ws.on("close", (code) => {
-    Deferred.doneUnsafe(socketClosed, Exit.succeed(code))
-    Deferred.doneUnsafe(outcome, Exit.succeed(new Closed({ code, reason: "closed by the client" })))
+    peerClosed = true
+    finish(new Closed({ code, reason: "closed by the client" }))
   })
   ws.on("message", (data, isBinary) => {
-    if (isBinary) return void Queue.offerUnsafe(inbox, "\u0000binary")
-    if (!Queue.offerUnsafe(inbox, data.toString())) ws.close(CloseCode.RateLimited, "too many frames")
+    if (inbox.length >= maxWaitingFrames) return void ws.close(CloseCode.RateLimited, "too many frames")
+    lastPong = Date.now() // any frame proves the peer is alive
+    inbox.push(isBinary ? binaryFrame : data.toString())
+    onFrame?.()
   })
+  ws.on("pong", () => (lastPong = Date.now()))
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
       metrics.connections.dec()
@@ -83,20 +95,18 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
   )
   // Interrupted (drain): tell the client to come back at once, elsewhere.
   yield* Effect.addFinalizer(() =>
-    Deferred.isDoneUnsafe(socketClosed) || ws.readyState !== ws.OPEN
-      ? Effect.void
-      : close(CloseCode.Restarting, "gateway restarting"),
+    peerClosed || ws.readyState !== ws.OPEN ? Effect.void : close(CloseCode.Restarting, "gateway restarting"),
   )
 
-  const send = (frame: ServerFrame) =>
-    Effect.sync(() => {
-      if (ws.readyState !== ws.OPEN) return
-      const text = JSON.stringify(frame)
-      metrics.wsPayloadBytes.inc(Buffer.byteLength(text))
-      ws.send(text)
-      // What the socket wrote so far (this frame is still being compressed: counted next time).
-      countWireBytes()
-    })
+  const sendFrame = (frame: ServerFrame) => {
+    if (ws.readyState !== ws.OPEN) return
+    const text = JSON.stringify(frame)
+    metrics.wsPayloadBytes.inc(Buffer.byteLength(text))
+    ws.send(text)
+    // What the socket wrote so far (this frame is still being compressed: counted next time).
+    countWireBytes()
+  }
+  const send = (frame: ServerFrame) => Effect.sync(() => sendFrame(frame))
   const close = (code: number, reason: string) =>
     Effect.sync(() => {
       metrics.closes.inc({ code: String(code) })
@@ -111,11 +121,21 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
     yield* serve(principal)
   })
 
+  const firstFrame = Effect.callback<string>((resume) => {
+    const waiting = inbox.shift()
+    if (waiting !== undefined) return resume(Effect.succeed(waiting))
+    onFrame = () => {
+      onFrame = undefined
+      resume(Effect.succeed(inbox.shift() ?? ""))
+    }
+    return Effect.sync(() => void (onFrame = undefined))
+  })
+
   const authenticate: Effect.Effect<Principal, Closed> = Effect.gen(function* () {
     const verified =
       preAuth ??
       (yield* Effect.gen(function* () {
-        const first = yield* Queue.take(inbox).pipe(
+        const first = yield* firstFrame.pipe(
           Effect.timeoutOrElse({
             duration: config.authTimeoutMs,
             orElse: () =>
@@ -148,8 +168,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
         .admitted(
           Effect.gen(function* () {
             // A socket that closed while it waited must not open a session (or take one over).
-            if (Deferred.isDoneUnsafe(socketClosed))
-              return yield* new Closed({ code: 1006, reason: "client gone" })
+            if (peerClosed) return yield* new Closed({ code: 1006, reason: "client gone" })
             return yield* queue.openSession(principal.sub, { since: connectedAt }).pipe(
               Effect.mapError((error) =>
                 error.reason._tag === "SessionClosed"
@@ -176,8 +195,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
       // Runs before the session ends: acks that already arrived still count.
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
-          const pending = yield* Queue.clear(inbox)
-          const ids = pending.flatMap((text) => {
+          const ids = inbox.splice(0).flatMap((text) => {
             const parsed = parseFrame(text)
             return parsed._tag === "Frame" && parsed.frame.type === "ack" ? parsed.frame.ids : []
           })
@@ -192,69 +210,94 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
         maxInFlight: session.maxInFlight,
         heartbeatMs: config.heartbeatMs,
       })
+      const run = Effect.runForkWith(yield* Effect.context<never>())
+      const frames = handleFrames(principal, session, run)
+      const beats = heartbeats(principal.exp * 1000)
+      // Stops the frame handling and the timers first (finalizers run last-added first).
+      yield* Effect.addFinalizer(() => Effect.andThen(beats.stop, frames.stop))
       // Deliveries stop only once the session has ended: how it ended decides the code.
-      yield* Effect.forkScoped(
-        settle(deliver(session).pipe(Effect.andThen(session.ended), Effect.map(closedBySession))),
-      )
-      yield* Effect.forkScoped(settle(heartbeats(principal.exp * 1000)))
-      yield* Effect.forkScoped(settle(handleFrames(principal, session)))
+      session.listen(deliveries(session, run))
       return yield* yield* Deferred.await(outcome)
     })
 
-  const deliver = (session: RecipientSession) =>
-    Effect.gen(function* () {
-      const backlog =
-        session.pending.critical + session.pending.high + session.pending.normal + session.pending.low
-      const started = Date.now()
-      let sent = 0
-      for (;;) {
-        const delivery = yield* session.next
-        if (!delivery) return
-        while (ws.bufferedAmount > maxBufferedBytes && ws.readyState === ws.OPEN)
-          yield* Effect.sleep("5 millis")
-        yield* send(messageFrame(delivery))
-        yield* Effect.logDebug("message sent", {
-          id: delivery.id,
-          priority: delivery.priority,
-          seq: delivery.seq,
-          redelivered: delivery.redelivered,
-          session: session.id,
-        })
-        metrics.delivered.inc({ priority: delivery.priority })
-        if (delivery.redelivered) metrics.redelivered.inc({ priority: delivery.priority })
-        if (++sent === backlog) metrics.replaySeconds.observe((Date.now() - started) / 1000)
-      }
-    })
+  /** Sends what the session hands out, holding it back while the socket's buffer is full. */
+  const deliveries = (session: RecipientSession, run: Runner) => {
+    const backlog =
+      session.pending.critical + session.pending.high + session.pending.normal + session.pending.low
+    const started = Date.now()
+    const debug = config.logLevel === "Debug" || config.logLevel === "Trace"
+    let sent = 0
+    const held: Array<Delivery> = []
+    let retry: ReturnType<typeof setTimeout> | undefined
+    const sendNow = (delivery: Delivery) => {
+      sendFrame(messageFrame(delivery))
+      if (debug)
+        run(
+          Effect.logDebug("message sent", {
+            id: delivery.id,
+            priority: delivery.priority,
+            seq: delivery.seq,
+            redelivered: delivery.redelivered,
+            session: session.id,
+          }),
+        )
+      metrics.delivered.inc({ priority: delivery.priority })
+      if (delivery.redelivered) metrics.redelivered.inc({ priority: delivery.priority })
+      if (++sent === backlog) metrics.replaySeconds.observe((Date.now() - started) / 1000)
+    }
+    const congested = () => ws.bufferedAmount > maxBufferedBytes && ws.readyState === ws.OPEN
+    const flush = () => {
+      retry = undefined
+      while (held.length > 0 && !congested()) sendNow(held.shift()!)
+      if (held.length > 0 && !Deferred.isDoneUnsafe(outcome)) retry = setTimeout(flush, 5)
+    }
+    return {
+      deliver: (delivery: Delivery) => {
+        if (held.length === 0 && !congested()) return sendNow(delivery)
+        held.push(delivery)
+        retry ??= setTimeout(flush, 5)
+      },
+      ended: (end: SessionEnd) => {
+        if (retry) clearTimeout(retry)
+        finish(closedBySession(end))
+      },
+    }
+  }
 
-  let lastPong = Date.now()
-  ws.on("pong", () => (lastPong = Date.now()))
   /** Pings every heartbeatMs, ends a silent peer, and ends the session when the token expires. */
-  const heartbeats = (expiresAt: number) =>
-    Effect.gen(function* () {
-      // The clock starts with the session: time spent waiting for admission is not silence.
-      lastPong = Date.now()
-      let beatAt = lastPong + config.heartbeatMs
-      for (;;) {
-        yield* Effect.sleep(Math.max(0, Math.min(beatAt, expiresAt) - Date.now()))
-        if (Date.now() >= expiresAt)
-          return new Closed({ code: CloseCode.Unauthenticated, reason: "token expired" })
-        if (Date.now() < beatAt) continue
-        beatAt = Date.now() + config.heartbeatMs
+  const heartbeats = (expiresAt: number) => {
+    // The clock starts with the session: time spent waiting for admission is not silence.
+    lastPong = Date.now()
+    let beatAt = lastPong + config.heartbeatMs
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const arm = (now: number) => (timer = setTimeout(beat, Math.max(0, Math.min(beatAt, expiresAt) - now)))
+    const beat = () => {
+      const now = Date.now()
+      if (now >= expiresAt)
+        return finish(new Closed({ code: CloseCode.Unauthenticated, reason: "token expired" }))
+      if (now >= beatAt) {
+        beatAt = now + config.heartbeatMs
         countWireBytes()
-        if (Date.now() - lastPong > config.heartbeatMs * 2) {
+        if (now - lastPong > config.heartbeatMs * 2) {
           ws.terminate()
-          return new Closed({ code: 1006, reason: "no pong from peer" })
+          return finish(new Closed({ code: 1006, reason: "no pong from peer" }))
         }
         ws.ping()
       }
-    })
+      arm(now)
+    }
+    arm(Date.now())
+    return { stop: Effect.sync(() => clearTimeout(timer)) }
+  }
 
-  const handleFrames = (principal: Principal, session: RecipientSession) =>
-    Effect.gen(function* () {
-      const counts = { invalid: 0, overLimit: 0 }
-      for (;;) {
-        const text = yield* Queue.take(inbox)
-        lastPong = Date.now() // any frame proves the peer is alive
+  /** Handles the frames waiting, one at a time, in a fiber that ends when none is left. */
+  const handleFrames = (principal: Principal, session: RecipientSession, run: Runner) => {
+    const counts = { invalid: 0, overLimit: 0 }
+    let stopped = false
+    let busy = false
+    let worker: Fiber.Fiber<void> | undefined
+    const work = Effect.gen(function* () {
+      for (let text = inbox.shift(); text !== undefined; text = inbox.shift()) {
         // A defect while handling one frame is that frame's error, never the session's end.
         const closed = yield* handleFrame(principal, session, text, counts).pipe(
           Effect.catchDefect((defect) =>
@@ -266,9 +309,33 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
             ),
           ),
         )
-        if (closed) return closed
+        if (closed) return finish(closed)
       }
-    })
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          worker = undefined
+          busy = false
+          wake() // a frame that came after the loop's last look
+        }),
+      ),
+    )
+    const wake = () => {
+      if (stopped || busy || inbox.length === 0 || Deferred.isDoneUnsafe(outcome)) return
+      busy = true
+      const fiber = run(work)
+      if (busy) worker = fiber // (it may have finished already)
+    }
+    onFrame = wake
+    wake()
+    return {
+      stop: Effect.suspend(() => {
+        stopped = true
+        onFrame = undefined
+        return worker === undefined ? Effect.void : Fiber.interrupt(worker)
+      }),
+    }
+  }
 
   const handleFrame = (
     principal: Principal,
@@ -341,7 +408,7 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
     })
 
   const exit = yield* Effect.exit(Effect.scoped(program))
-  if (!Deferred.isDoneUnsafe(socketClosed)) {
+  if (!peerClosed) {
     const closed = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
     if (closed instanceof Closed) yield* close(closed.code, closed.reason)
     else if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
@@ -349,6 +416,8 @@ export const runConnection = Effect.fn("Connection.run")(function* ({
     else yield* close(CloseCode.Restarting, "internal error")
   }
 })
+
+type Runner = ReturnType<typeof Effect.runForkWith<never>>
 
 const closedBySession = (end: SessionEnd) =>
   end === "taken-over"

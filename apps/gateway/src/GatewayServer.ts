@@ -79,6 +79,8 @@ const parserRefusal = (error: Error & { code?: string }): string => {
   }
 }
 
+const ignoreError = () => undefined
+
 type Receiver = { startLoop: (this: Receiver, cb: (error?: Error) => void) => void; _loop: boolean }
 
 /**
@@ -151,7 +153,8 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
         config.allowedOrigins.includes(origin.replace(/\/$/, ""))
 
       const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-        socket.on("error", () => undefined)
+        // A module-level listener: a closure made here would keep the request alive with the socket.
+        socket.on("error", ignoreError)
         if (requestPath(request.url) !== "/v1/ws")
           return reject(socket, "NOT_FOUND", "no route for this upgrade")
         if (state.draining) return reject(socket, "QUEUE_UNAVAILABLE", "this gateway node is draining")

@@ -32,18 +32,7 @@ import { randomUUID } from "node:crypto"
 import { priorities, type Priority } from "@holdover/protocol"
 import type { StoredMsg } from "@nats-io/jetstream"
 import type { Msg } from "@nats-io/transport-node"
-import {
-  Clock,
-  Deferred,
-  Effect,
-  Exit,
-  FiberSet,
-  Queue,
-  Schedule,
-  Semaphore,
-  Stream,
-  type Scope,
-} from "effect"
+import { Clock, Deferred, Effect, Exit, FiberSet, Schedule, Semaphore, Stream, type Scope } from "effect"
 import { acceptGets, Drain, type Decision, type DrainEvent } from "./Drain.ts"
 import { decodeStored, type Delivery } from "./Envelope.ts"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
@@ -71,6 +60,14 @@ export interface SessionStats {
   acked: number
 }
 
+/** Where a listening session pushes its deliveries (instead of `next`), and how it tells its end. */
+export interface SessionSink {
+  /** Called in strict priority order, as soon as the policy hands a message out. */
+  readonly deliver: (delivery: Delivery) => void
+  /** Called once, after the last delivery, when the session has ended. */
+  readonly ended: (end: SessionEnd) => void
+}
+
 export interface RecipientSession {
   readonly id: string
   readonly recipient: string
@@ -81,6 +78,11 @@ export interface RecipientSession {
   readonly deliveries: Stream.Stream<Delivery>
   /** The next delivery (waits for one); undefined once the session has ended. */
   readonly next: Effect.Effect<Delivery | undefined>
+  /**
+   * Deliveries pushed to `sink` from now on (any not taken yet first), and its end: no fiber
+   * waits for them. Use either this or `next`/`deliveries`, not both.
+   */
+  readonly listen: (sink: SessionSink) => void
   /** Acks by id; returns how many were in flight. Unknown ids are ignored. */
   readonly ack: (ids: ReadonlyArray<string>) => Effect.Effect<number>
   readonly unacked: () => number
@@ -293,13 +295,20 @@ export const openSession = Effect.fnUntraced(function* (
     readBatch: batched ? readBatch : Math.min(maxParallelGets, settings.apiConcurrency),
     parallelGets: !batched,
   })
-  const events = yield* Queue.unbounded<DrainEvent<Stored>>()
-  // `undefined` is put behind the last delivery once the session has ended: a waiting `next` learns
-  // of the end from the queue itself (no racing fiber per idle session).
-  const output = yield* Queue.unbounded<Delivery | undefined>()
   const ended = yield* Deferred.make<SessionEnd>()
   const work = yield* FiberSet.make()
+  const forkWork = yield* FiberSet.runtime(work)()
   const deletes = yield* FiberSet.make()
+  // No fiber waits while the session is idle: events (doorbells, reads done, acks' purges done,
+  // timers) are kept here and a fiber runs the policy only while some wait (`pump`).
+  const events: Array<DrainEvent<Stored>> = []
+  // Set until the open's own pump starts (below): events of the open wait for it.
+  let pumping = true
+  let endedAs: SessionEnd | undefined
+  // Deliveries handed out: pushed to the listening sink, or kept for `next`.
+  let sink: SessionSink | undefined
+  const output: Array<Delivery> = []
+  const takers: Array<(delivery: Delivery | undefined) => void> = []
   let ending = false
   let recordWritten = false
   /** Per lane, the highest sequence handed to the caller: what the next session flags redelivered. */
@@ -328,8 +337,10 @@ export const openSession = Effect.fnUntraced(function* (
         )
         if (recordWritten && !nc.isClosed()) yield* writeRecord({ state: "closed", session: id, sentUpTo })
         yield* Effect.sync(() => {
+          endedAs = reason
           Deferred.doneUnsafe(ended, Exit.succeed(reason))
-          Queue.offerUnsafe(output, undefined)
+          for (const take of takers.splice(0)) take(undefined)
+          sink?.ended(reason)
         })
         return reason
       })
@@ -362,7 +373,7 @@ export const openSession = Effect.fnUntraced(function* (
           const kind = msg.subject.split(".")[prefixLength]
           if (kind === "ctl") return onControl(msg)
           if ((priorities as ReadonlyArray<string | undefined>).includes(kind) && !ending)
-            Queue.offerUnsafe(events, { _tag: "Doorbell", lane: kind as Priority })
+            emit({ _tag: "Doorbell", lane: kind as Priority })
         },
       }),
     ),
@@ -381,8 +392,8 @@ export const openSession = Effect.fnUntraced(function* (
               readLane(decision.lane, decision.fromSeq, decision.max).pipe(
                 Effect.match({
                   onSuccess: ({ messages, exhausted }) =>
-                    Queue.offerUnsafe(events, { _tag: "ReadDone", lane: decision.lane, messages, exhausted }),
-                  onFailure: () => Queue.offerUnsafe(events, { _tag: "ReadFailed", lane: decision.lane }),
+                    emit({ _tag: "ReadDone", lane: decision.lane, messages, exhausted }),
+                  onFailure: () => emit({ _tag: "ReadFailed", lane: decision.lane }),
                 }),
               ),
             ).pipe(Effect.asVoid)
@@ -392,16 +403,16 @@ export const openSession = Effect.fnUntraced(function* (
                 recordWritten = true
                 yield* writeRecord({ state: "open", session: id })
               }
-              const { expiresAtMs: _, ...delivery } = decision.message
-              Queue.offerUnsafe(output, { ...delivery, redelivered: decision.redelivered })
+              const { expiresAtMs: _, ...stored } = decision.message
+              handOut({ ...stored, redelivered: decision.redelivered })
             })
           case "Purge":
             return FiberSet.run(
               deletes,
               purgeBefore(decision.lane, decision.beforeSeq).pipe(
                 Effect.match({
-                  onSuccess: () => Queue.offerUnsafe(events, { _tag: "PurgeDone", lane: decision.lane }),
-                  onFailure: () => Queue.offerUnsafe(events, { _tag: "PurgeFailed", lane: decision.lane }),
+                  onSuccess: () => emit({ _tag: "PurgeDone", lane: decision.lane }),
+                  onFailure: () => emit({ _tag: "PurgeFailed", lane: decision.lane }),
                 }),
               ),
             ).pipe(Effect.asVoid)
@@ -424,7 +435,7 @@ export const openSession = Effect.fnUntraced(function* (
                   Effect.andThen(
                     Effect.sync(() => {
                       if (wakeAt === decision.at) wakeAt = Number.POSITIVE_INFINITY
-                      Queue.offerUnsafe(events, { _tag: "Tick" })
+                      emit({ _tag: "Tick" })
                     }),
                   ),
                 ),
@@ -485,27 +496,58 @@ export const openSession = Effect.fnUntraced(function* (
         yield* apply(drain.handle(event, yield* Clock.currentTimeMillis))
       }),
     )
-  const driver = Effect.gen(function* () {
-    yield* lock.withPermits(1)(apply(later))
-    for (;;) yield* step(yield* Queue.take(events))
-  })
-  yield* FiberSet.run(work, driver)
+  /** Runs the policy over the events waiting, then ends; `first` (the open's decisions) before them. */
+  const pump = (first: ReadonlyArray<Decision<Stored>>) =>
+    Effect.gen(function* () {
+      if (first.length > 0) yield* lock.withPermits(1)(apply(first))
+      for (let event = events.shift(); event !== undefined; event = events.shift()) yield* step(event)
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          pumping = false
+          if (events.length > 0) startPump() // emitted after the loop's last look
+        }),
+      ),
+    )
+  function startPump(): void {
+    if (pumping || ending) return
+    pumping = true
+    forkWork(pump([]))
+  }
+  function emit(event: DrainEvent<Stored>): void {
+    if (ending) return
+    events.push(event)
+    startPump()
+  }
+  /** Records what the caller was handed (the next session flags it redelivered) and hands it over. */
+  const give = (delivery: Delivery) => {
+    sentUpTo[delivery.priority] = Math.max(sentUpTo[delivery.priority], delivery.seq)
+    return delivery
+  }
+  function handOut(delivery: Delivery): void {
+    if (sink) return sink.deliver(give(delivery))
+    const take = takers.shift()
+    if (take) take(give(delivery))
+    else output.push(delivery)
+  }
+  forkWork(pump(later))
   yield* Effect.addFinalizer(() => end("closed"))
 
   // Undefined only once the session has ended (not while it is ending): whoever waits on it
   // learns how it ended from `ended` at the same time.
-  const next: Effect.Effect<Delivery | undefined> = Effect.suspend(() =>
-    ending
-      ? Effect.as(Deferred.await(ended), undefined)
-      : Effect.map(Queue.take(output), (delivery) => {
-          if (delivery === undefined) {
-            Queue.offerUnsafe(output, undefined) // for whoever asks next
-            return undefined
-          }
-          sentUpTo[delivery.priority] = Math.max(sentUpTo[delivery.priority], delivery.seq)
-          return delivery
-        }),
-  )
+  const next: Effect.Effect<Delivery | undefined> = Effect.suspend(() => {
+    if (ending) return Effect.as(Deferred.await(ended), undefined)
+    const delivery = output.shift()
+    if (delivery) return Effect.succeed(give(delivery))
+    return Effect.callback<Delivery | undefined>((resume) => {
+      const take = (delivery: Delivery | undefined) => resume(Effect.succeed(delivery))
+      takers.push(take)
+      return Effect.sync(() => {
+        const at = takers.indexOf(take)
+        if (at >= 0) takers.splice(at, 1)
+      })
+    })
+  })
   return {
     id,
     recipient,
@@ -515,6 +557,12 @@ export const openSession = Effect.fnUntraced(function* (
       Stream.takeWhile((delivery): delivery is Delivery => delivery !== undefined),
     ),
     next,
+    listen: (listener) => {
+      sink = listener
+      for (let delivery = output.shift(); delivery !== undefined; delivery = output.shift())
+        listener.deliver(give(delivery))
+      if (endedAs) listener.ended(endedAs)
+    },
     // Applied at once, not queued: an ack given before the session ends is deleted before it ends.
     ack: (ids) =>
       Effect.suspend(() => {
