@@ -3,7 +3,10 @@
 // (rows, default 30); with `per` (e.g. the number of sessions opened in between) it also prints
 // bytes and objects per unit. Snapshots come from the soak step (HOLDOVER_BENCH_HEAP_SNAPSHOTS) or
 // Chrome DevTools. Reads the snapshot's own field layout (snapshot.meta), so it follows V8 changes.
-import { readFileSync } from "node:fs"
+// Closures are told apart by where they were written (file:line) when the snapshot has locations;
+// a `scripts.json` beside the snapshot (script id → URL, written by the idle step) names the files.
+import { existsSync, readFileSync } from "node:fs"
+import { basename, dirname, join } from "node:path"
 
 interface Snapshot {
   readonly snapshot: {
@@ -11,6 +14,8 @@ interface Snapshot {
   }
   readonly nodes: Array<number>
   readonly strings: Array<string>
+  /** Per closure: node index (into nodes), script id, line, column. */
+  readonly locations?: Array<number>
 }
 
 /** Count and shallow bytes per "type:name" (e.g. "object:Socket", "closure:onClose"). */
@@ -22,6 +27,17 @@ export const tally = (path: string): Map<string, { count: number; bytes: number 
   const typeAt = fields.indexOf("type")
   const nameAt = fields.indexOf("name")
   const sizeAt = fields.indexOf("self_size")
+  const scriptsFile = join(dirname(path), "scripts.json")
+  const scripts: Record<string, string> = existsSync(scriptsFile)
+    ? (JSON.parse(readFileSync(scriptsFile, "utf8")) as Record<string, string>)
+    : {}
+  const where = new Map<number, string>()
+  const locations = heap.locations ?? []
+  for (let i = 0; i + 3 < locations.length; i += 4) {
+    const script = String(locations[i + 1])
+    const file = scripts[script] ? basename(scripts[script]) : `script ${script}`
+    where.set(locations[i] ?? -1, `@${file}:${(locations[i + 2] ?? 0) + 1}`)
+  }
   const out = new Map<string, { count: number; bytes: number }>()
   for (let i = 0; i < heap.nodes.length; i += width) {
     const type = types[heap.nodes[i + typeAt] ?? 0] ?? "?"
@@ -31,7 +47,7 @@ export const tally = (path: string): Map<string, { count: number; bytes: number 
       type === "string" || type === "number" || type === "concatenated string" || type === "sliced string"
         ? ""
         : rawName.slice(0, 60)
-    const key = `${type}:${name}`
+    const key = `${type}:${name}${type === "closure" ? (where.get(i) ?? "") : ""}`
     const entry = out.get(key) ?? { count: 0, bytes: 0 }
     entry.count++
     entry.bytes += heap.nodes[i + sizeAt] ?? 0

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from "node:timers/promises"
 import { BenchClient } from "./BenchClient.ts"
 import type { Figures, StepContext } from "./Figures.ts"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { freePort } from "@holdover/local-nats"
 import { openFilesLimit, rssKb, type Harness } from "./Harness.ts"
@@ -75,7 +76,11 @@ export const idle = async (harness: Harness, ctx: StepContext): Promise<Figures>
     await warm.welcomed
     await warm.close()
     const retainedBefore = await inspector.heapAfterGc()
-    if (snapshots) await inspector.snapshot(join(snapshots, "idle-before.heapsnapshot"))
+    if (snapshots) {
+      await inspector.snapshot(join(snapshots, "idle-before.heapsnapshot"))
+      const scripts = Object.fromEntries(await inspector.scripts())
+      writeFileSync(join(snapshots, "scripts.json"), JSON.stringify(scripts))
+    }
     const rssBefore = await settledRss(gateway.pid)
     const heapBefore = await heapOf(gateway.url)
     const natsBefore = (await harness.varz(nats)).mem
