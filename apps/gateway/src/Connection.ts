@@ -35,8 +35,11 @@ const maxOverLimitFrames = 50
 
 export interface ConnectionOptions {
   readonly ws: WebSocket
-  /** The TCP socket under it: its bytesWritten is what went over the wire (after compression). */
-  readonly socket: { readonly bytesWritten: number }
+  /**
+   * The TCP socket under it: its bytesWritten is what went over the wire (after compression);
+   * frames sent in one tick are corked into one write.
+   */
+  readonly socket: { readonly bytesWritten: number; cork(): void; uncork(): void }
   /** The result of checking an `Authorization: Bearer` header at upgrade, if there was one. */
   readonly preAuth: Exit.Exit<Principal, AuthError> | undefined
   /** Set when the upgrade itself must be refused with a close code (origin, subprotocol). */
@@ -98,8 +101,19 @@ export const runConnection = Effect.fnUntraced(function* ({
     peerClosed || ws.readyState !== ws.OPEN ? Effect.void : close(CloseCode.Restarting, "gateway restarting"),
   )
 
+  let corked = false
+  const uncork = () => {
+    corked = false
+    socket.uncork()
+  }
   const sendFrame = (frame: ServerFrame) => {
     if (ws.readyState !== ws.OPEN) return
+    // A session hands out a run of messages at once: one write (syscall) for all of them.
+    if (!corked) {
+      corked = true
+      socket.cork()
+      process.nextTick(uncork)
+    }
     const text = JSON.stringify(frame)
     metrics.wsPayloadBytes.inc(Buffer.byteLength(text))
     ws.send(text)

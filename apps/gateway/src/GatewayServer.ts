@@ -8,6 +8,7 @@
 // Failure: a port that cannot be bound fails the layer with a ListenError saying why and which
 // variable to change (main prints it and exits 1).
 import { createServer, type IncomingMessage } from "node:http"
+import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { CloseCode, subprotocol, type ErrorCode } from "@holdover/protocol"
 import { breakerLevel, RecipientQueue } from "@holdover/queue"
@@ -168,11 +169,7 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
         const start = (preAuth: Exit.Exit<Principal, AuthError> | undefined) =>
           wss.handleUpgrade(request, socket, head, (ws) => {
             guardReceiver(ws)
-            runInSet(
-              Effect.scoped(
-                runConnection({ ws, socket: socket as unknown as { bytesWritten: number }, preAuth, refuse }),
-              ),
-            )
+            runInSet(Effect.scoped(runConnection({ ws, socket: socket as Socket, preAuth, refuse })))
           })
         if (token === undefined || refuse) return start(undefined)
         Effect.runPromise(Effect.exit(auth.verify(token))).then(start, () => start(undefined))

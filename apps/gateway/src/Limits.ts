@@ -1,9 +1,10 @@
 // Rate limits and admission control of one node (token buckets from effect's RateLimiter,
 // in memory): messages per producer `sub` across HTTP and `send` frames, frames per WebSocket
-// connection, and the rate at which sessions open — each opening creates JetStream consumers,
+// connection, and the rate at which sessions open — each opening reads the recipient's lanes,
 // so a reconnect storm is admitted at a bounded pace instead of flooding JetStream's API.
 // Clients beyond the admission queue are told to come back later (4429), never dropped silently.
-import { Context, Duration, Effect, Layer, Semaphore } from "effect"
+import { Gate } from "@holdover/queue"
+import { Context, Duration, Effect, Layer } from "effect"
 import { RateLimiter } from "effect/persistence"
 import { apiError, type ApiError } from "./ApiError.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
@@ -72,7 +73,7 @@ export class Limits extends Context.Service<Limits, LimitsShape>()("holdover/Lim
       // Session openings: a token bucket of `admissionRate`/s (burst = rate) and at most
       // `admissionConcurrency` in progress, waiting in line (FIFO) for both.
       let waiting = 0
-      const opening = yield* Semaphore.make(config.admissionConcurrency)
+      const opening = new Gate(config.admissionConcurrency)
       const admissionWindow = windowFor(config.admissionRate, config.admissionRate)
       const admitted = <A, E, R>(open: Effect.Effect<A, E, R>): Effect.Effect<A, E | ApiError, R> =>
         Effect.gen(function* () {
@@ -103,7 +104,7 @@ export class Limits extends Context.Service<Limits, LimitsShape>()("holdover/Lim
               Effect.orDie,
             )
           return yield* opening
-            .withPermits(1)(Effect.andThen(Effect.andThen(leaveQueue, turn), open))
+            .withPermit(Effect.andThen(Effect.andThen(leaveQueue, turn), open))
             .pipe(Effect.ensuring(leaveQueue))
         })
 

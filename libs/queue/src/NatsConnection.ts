@@ -10,7 +10,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, type NatsConnection as Nc } from "@nats-io/transport-node"
 import type { Config } from "effect"
 import { Context, Effect, Layer, PubSub, Schedule, Stream } from "effect"
-import { skipErrorPerAnsweredRequest } from "./NatsRequests.ts"
+import { coalesceWrites, skipErrorPerAnsweredRequest } from "./NatsRequests.ts"
 import { natsUrlVariable } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
 import { readVariable, type InvalidConfig } from "./Variables.ts"
@@ -104,6 +104,7 @@ const connectOnce = (options: NatsOptions) =>
           `cannot connect to NATS at ${options.servers.join(",")}: ${String(cause)}`,
         ),
     })
+    coalesceWrites(nc)
     const jsm = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc, { timeout: 5_000 }),
       catch: (cause) => queueError({ _tag: "Unavailable" }, `JetStream is not available: ${String(cause)}`),

@@ -38,3 +38,42 @@ export const skipErrorPerAnsweredRequest = (): boolean => {
   }
   return true
 }
+
+// nats.js writes to its socket once per microtask that sent something (ProtocolHandler
+// `sendCommand` → `flushPending` in a microtask). A node opening thousands of sessions sends from
+// many fibers, so one turn of the event loop made hundreds of small writes: 8 % of the gateway's
+// busy time in a storm's CPU profile was `writeBuffer`. This defers a connection's flush to the
+// end of the turn (setImmediate), so what the turn sent goes out in one write; a full buffer
+// (nats.js's pendingLimit) is still written at once. Per connection (Holdover's own, not every
+// nats.js client in the process), and only while the protocol handler has the shape written
+// against. The handler outlives reconnects (each reconnect gets a new transport).
+interface ProtocolInternals {
+  flushPending: () => void
+  pendingLimit?: number
+  outbound?: { size: () => number }
+}
+
+/** Whether `nc` now writes once per event-loop turn (false when nats.js looks different). */
+export const coalesceWrites = (nc: unknown): boolean => {
+  const protocol = (nc as { protocol?: ProtocolInternals }).protocol
+  const flush = protocol?.flushPending
+  if (
+    protocol === undefined ||
+    typeof flush !== "function" ||
+    typeof protocol.pendingLimit !== "number" ||
+    typeof protocol.outbound?.size !== "function"
+  )
+    return false
+  let scheduled = false
+  const flushNow = () => {
+    scheduled = false
+    flush.call(protocol)
+  }
+  protocol.flushPending = () => {
+    if ((protocol.outbound?.size() ?? 0) >= (protocol.pendingLimit ?? 0)) return flush.call(protocol)
+    if (scheduled) return
+    scheduled = true
+    setImmediate(flushNow)
+  }
+  return true
+}

@@ -15,9 +15,10 @@ import {
   type Priority,
   type PriorityCounts,
 } from "@holdover/protocol"
-import { Context, Effect, Exit, Layer, Schedule, Semaphore, Stream, type Scope } from "effect"
+import { Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { envelopeHeaders, Header } from "./Envelope.ts"
+import { Gate } from "./Gate.ts"
 import { NatsConnection, untilAvailable } from "./NatsConnection.ts"
 import { QueueConfig, type PriorityPolicy } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
@@ -239,20 +240,8 @@ function make() {
     }
     let pendingPublishes = 0
     // Sessions' JetStream API calls in flight on this node are bounded (reconnect storms).
-    const apiPermits = yield* Semaphore.make(settings.apiConcurrency)
-    let apiWaiting = 0
-    const limited = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.suspend(() => {
-        let waiting = true
-        apiWaiting++
-        const admitted = () => {
-          if (waiting) apiWaiting--
-          waiting = false
-        }
-        return apiPermits
-          .withPermits(1)(Effect.suspend(() => (admitted(), effect)))
-          .pipe(Effect.ensuring(Effect.sync(admitted)))
-      })
+    const apiPermits = new Gate(settings.apiConcurrency)
+    const limited = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => apiPermits.withPermit(effect)
     const sessions: SessionContext = { conn, settings, limited }
 
     const ensureConnected = Effect.suspend(() =>
@@ -559,7 +548,7 @@ function make() {
       isAvailable: conn.isConnected,
       breakerState: worstBreakerState,
       pendingPublishes: () => pendingPublishes,
-      apiQueued: () => apiWaiting,
+      apiQueued: () => apiPermits.waiting,
     })
   })
 }

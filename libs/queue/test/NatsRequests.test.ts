@@ -1,10 +1,10 @@
-// The nats.js patch of NatsRequests.ts against a real nats-server: answered requests no longer
+// The nats.js patches of NatsRequests.ts against a real nats-server: answered requests no longer
 // build an Error each, and every outcome a caller sees is unchanged (an answer, no responders, a
-// timeout, a cancelled request).
+// timeout, a cancelled request); a coalescing connection writes once per event-loop turn.
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { startNats, type RunningNats } from "@holdover/local-nats"
-import { skipErrorPerAnsweredRequest } from "@holdover/queue"
+import { coalesceWrites, skipErrorPerAnsweredRequest } from "@holdover/queue"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 
@@ -76,5 +76,47 @@ describe("requests with nats.js patched", () => {
     const pending = other.request("silent", "x", { timeout: 10_000 }).catch((error: unknown) => error)
     await other.close()
     expect(await pending).toBeInstanceOf(Error)
+  })
+})
+
+describe("writes coalesced per event-loop turn", () => {
+  /** Requests sent from 50 separate microtasks in one turn, and how many socket writes they took. */
+  const fiftyFromMicrotasks = async (client: NatsConnection) => {
+    const transport = (
+      client as unknown as { protocol: { transport: { send: (frame: Uint8Array) => void } } }
+    ).protocol.transport
+    const send = transport.send
+    let writes = 0
+    transport.send = (frame) => {
+      writes++
+      send.call(transport, frame)
+    }
+    try {
+      const answers: Array<Promise<string>> = []
+      for (let i = 0; i < 50; i++) {
+        answers.push(client.request("echo", String(i), { timeout: 5_000 }).then((answer) => answer.string()))
+        await Promise.resolve() // the next request from another microtask, as fibers send them
+      }
+      expect(await Promise.all(answers)).toEqual(Array.from({ length: 50 }, (_, i) => String(i)))
+      return writes
+    } finally {
+      transport.send = send
+    }
+  }
+
+  it("sends what one turn's microtasks sent in one write, and every request is still answered", async () => {
+    const plain = await connect({ servers: server.url, noAsyncTraces: true })
+    const coalescing = await connect({ servers: server.url, noAsyncTraces: true })
+    try {
+      expect(coalesceWrites(coalescing)).toBe(true)
+      // Unpatched, each microtask that sent something makes a write of its own.
+      expect(await fiftyFromMicrotasks(plain)).toBeGreaterThanOrEqual(25)
+      expect(await fiftyFromMicrotasks(coalescing)).toBeLessThanOrEqual(2)
+      // A flush (PING/PONG) still completes, and so does a drain.
+      await coalescing.flush()
+    } finally {
+      await plain.close()
+      await coalescing.drain()
+    }
   })
 })
