@@ -334,8 +334,31 @@ export const runConnection = Effect.fnUntraced(function* ({
         }),
       ),
     )
+    const debug = config.logLevel === "Debug" || config.logLevel === "Trace"
+    /** An ack of messages in flight, applied at once (no fiber): true if `text` was one. */
+    const ackedAtOnce = (text: string): boolean => {
+      if (!text.startsWith('{"type":"ack"')) return false
+      const parsed = parseFrame(text)
+      if (parsed._tag !== "Frame" || parsed.frame.type !== "ack") return false
+      let acked: number
+      try {
+        acked = session.ackNow(parsed.frame.ids)
+      } catch (defect) {
+        // As in the worker: a defect is this frame's error, never the session's end.
+        run(Effect.logError("frame handling failed", { defect: String(defect) }))
+        sendFrame({ type: "error", code: "INTERNAL", message: "internal error; frame ignored" })
+        return true
+      }
+      if (acked === 0) return false // unknown ids: the frame counts against the rate limit
+      metrics.acked.inc(acked)
+      if (debug) run(Effect.logDebug("messages acked", { ids: parsed.frame.ids, acked, session: session.id }))
+      return true
+    }
     const wake = () => {
-      if (stopped || busy || inbox.length === 0 || Deferred.isDoneUnsafe(outcome)) return
+      if (stopped || busy || Deferred.isDoneUnsafe(outcome)) return
+      // Acks (most frames) in order, at once, while no other frame is being handled.
+      while (inbox.length > 0 && ackedAtOnce(inbox[0]!)) inbox.shift()
+      if (inbox.length === 0) return
       busy = true
       const fiber = run(work)
       if (busy) worker = fiber // (it may have finished already)

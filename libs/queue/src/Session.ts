@@ -32,7 +32,7 @@ import { randomUUID } from "node:crypto"
 import { priorities, type Priority } from "@holdover/protocol"
 import type { StoredMsg } from "@nats-io/jetstream"
 import type { Msg } from "@nats-io/transport-node"
-import { Clock, Deferred, Effect, Exit, FiberSet, Schedule, Semaphore, Stream, type Scope } from "effect"
+import { Clock, Deferred, Effect, Exit, FiberSet, Schedule, Stream, type Scope } from "effect"
 import { acceptGets, Drain, type Decision, type DrainEvent } from "./Drain.ts"
 import { decodeStored, type Delivery } from "./Envelope.ts"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
@@ -85,6 +85,8 @@ export interface RecipientSession {
   readonly listen: (sink: SessionSink) => void
   /** Acks by id; returns how many were in flight. Unknown ids are ignored. */
   readonly ack: (ids: ReadonlyArray<string>) => Effect.Effect<number>
+  /** The same, synchronously (for a caller outside any fiber). */
+  readonly ackNow: (ids: ReadonlyArray<string>) => number
   readonly unacked: () => number
   /** Completes when the session ends: closed, or taken over by a newer session. */
   readonly ended: Effect.Effect<SessionEnd>
@@ -296,14 +298,20 @@ export const openSession = Effect.fnUntraced(function* (
     parallelGets: !batched,
   })
   const ended = yield* Deferred.make<SessionEnd>()
+  const clock = yield* Clock.Clock
+  // Reads, the first record write and timers; interrupted when the session ends.
   const work = yield* FiberSet.make()
   const forkWork = yield* FiberSet.runtime(work)()
+  // Purges and deletes of acked or expired messages: awaited when the session ends.
   const deletes = yield* FiberSet.make()
-  // No fiber waits while the session is idle: events (doorbells, reads done, acks' purges done,
-  // timers) are kept here and a fiber runs the policy only while some wait (`pump`).
+  const forkDelete = yield* FiberSet.runtime(deletes)()
+  // The policy runs synchronously on each event (doorbells, reads done, acks, purges done,
+  // timers): no fiber waits while the session is idle, and none is started per event. Events
+  // that come while one is handled (or before the open is done) wait here, in order.
   const events: Array<DrainEvent<Stored>> = []
-  // Set until the open's own pump starts (below): events of the open wait for it.
-  let pumping = true
+  let handling = true // until the open is done (below)
+  /** Deliveries held until the session record says "open" (the first hand-out waits for it). */
+  let held: Array<Delivery> | undefined
   let endedAs: SessionEnd | undefined
   // Deliveries handed out: pushed to the listening sink, or kept for `next`.
   let sink: SessionSink | undefined
@@ -381,73 +389,98 @@ export const openSession = Effect.fnUntraced(function* (
   )
   yield* Effect.promise(() => nc.flush())
 
-  const apply = (decisions: ReadonlyArray<Decision<Stored>>): Effect.Effect<void> =>
-    Effect.forEach(
-      decisions,
-      (decision) => {
-        switch (decision._tag) {
-          case "Read":
-            return FiberSet.run(
-              work,
-              readLane(decision.lane, decision.fromSeq, decision.max).pipe(
-                Effect.match({
-                  onSuccess: ({ messages, exhausted }) =>
-                    emit({ _tag: "ReadDone", lane: decision.lane, messages, exhausted }),
-                  onFailure: () => emit({ _tag: "ReadFailed", lane: decision.lane }),
-                }),
-              ),
-            ).pipe(Effect.asVoid)
-          case "Deliver":
-            return Effect.gen(function* () {
-              if (!recordWritten) {
-                recordWritten = true
-                yield* writeRecord({ state: "open", session: id })
-              }
-              const { expiresAtMs: _, ...stored } = decision.message
-              handOut({ ...stored, redelivered: decision.redelivered })
-            })
-          case "Purge":
-            return FiberSet.run(
-              deletes,
-              purgeBefore(decision.lane, decision.beforeSeq).pipe(
-                Effect.match({
-                  onSuccess: () => emit({ _tag: "PurgeDone", lane: decision.lane }),
-                  onFailure: () => emit({ _tag: "PurgeFailed", lane: decision.lane }),
-                }),
-              ),
-            ).pipe(Effect.asVoid)
-          case "Delete":
-            return Effect.forEach(
-              decision.seqs,
-              (seq) => FiberSet.run(deletes, deleteOne(decision.lane, seq)),
-              {
-                discard: true,
-              },
-            )
-          case "WakeAt":
-            return Effect.gen(function* () {
-              if (decision.at >= wakeAt) return
-              wakeAt = decision.at
-              const now = yield* Clock.currentTimeMillis
-              yield* FiberSet.run(
-                work,
-                Effect.sleep(Math.max(0, decision.at - now)).pipe(
-                  Effect.andThen(
-                    Effect.sync(() => {
-                      if (wakeAt === decision.at) wakeAt = Number.POSITIVE_INFINITY
-                      emit({ _tag: "Tick" })
-                    }),
-                  ),
+  /** Performs the policy's decisions, in order: I/O in fibers of its own, hand-outs at once. */
+  const apply = (decisions: ReadonlyArray<Decision<Stored>>): void => {
+    for (const decision of decisions)
+      switch (decision._tag) {
+        case "Read":
+          forkWork(
+            readLane(decision.lane, decision.fromSeq, decision.max).pipe(
+              Effect.match({
+                onSuccess: ({ messages, exhausted }) =>
+                  emit({ _tag: "ReadDone", lane: decision.lane, messages, exhausted }),
+                onFailure: () => emit({ _tag: "ReadFailed", lane: decision.lane }),
+              }),
+            ),
+          )
+          break
+        case "Deliver": {
+          const { expiresAtMs: _, ...stored } = decision.message
+          const delivery = { ...stored, redelivered: decision.redelivered }
+          if (!recordWritten) {
+            // The record says "open" before anything is handed out; what comes meanwhile waits.
+            recordWritten = true
+            held = []
+            forkWork(
+              writeRecord({ state: "open", session: id }).pipe(
+                Effect.andThen(
+                  Effect.sync(() => {
+                    const waiting = held ?? []
+                    held = undefined
+                    if (!ending) for (const next of waiting) handOut(next)
+                  }),
                 ),
-              )
-            })
+              ),
+            )
+          }
+          if (held) held.push(delivery)
+          else handOut(delivery)
+          break
         }
-      },
-      { discard: true },
-    )
+        case "Purge":
+          forkDelete(
+            purgeBefore(decision.lane, decision.beforeSeq).pipe(
+              Effect.match({
+                onSuccess: () => emit({ _tag: "PurgeDone", lane: decision.lane }),
+                onFailure: () => emit({ _tag: "PurgeFailed", lane: decision.lane }),
+              }),
+            ),
+          )
+          break
+        case "Delete":
+          for (const seq of decision.seqs) forkDelete(deleteOne(decision.lane, seq))
+          break
+        case "WakeAt": {
+          if (decision.at >= wakeAt) break
+          const at = decision.at
+          wakeAt = at
+          forkWork(
+            Effect.sleep(Math.max(0, at - clock.currentTimeMillisUnsafe())).pipe(
+              Effect.andThen(
+                Effect.sync(() => {
+                  if (wakeAt === at) wakeAt = Number.POSITIVE_INFINITY
+                  emit({ _tag: "Tick" })
+                }),
+              ),
+            ),
+          )
+          break
+        }
+      }
+  }
+
+  /** Handles the events waiting, one after the other (each to the end before the next). */
+  const handleEvents = () => {
+    handling = true
+    try {
+      for (let event = events.shift(); event !== undefined; event = events.shift()) {
+        const decisions = drain.handle(event, clock.currentTimeMillisUnsafe())
+        // Once the session is ending only acks still count: their purges run (the end waits for
+        // them); nothing more is read or handed out.
+        apply(ending ? decisions.filter((d) => d._tag === "Purge" || d._tag === "Delete") : decisions)
+      }
+    } finally {
+      handling = false
+    }
+  }
+  function emit(event: DrainEvent<Stored>): void {
+    if (ending && event._tag !== "Acked") return
+    events.push(event)
+    if (!handling) handleEvents()
+  }
 
   // Opening reads every lane once: the welcome's counts come from what they found.
-  const first = drain.handle({ _tag: "Tick" }, yield* Clock.currentTimeMillis)
+  const first = drain.handle({ _tag: "Tick" }, clock.currentTimeMillisUnsafe())
   const initial = first.filter((d): d is Extract<Decision<Stored>, { _tag: "Read" }> => d._tag === "Read")
   const results = yield* Effect.forEach(
     initial,
@@ -465,7 +498,7 @@ export const openSession = Effect.fnUntraced(function* (
         : {}),
   )
   const later: Array<Decision<Stored>> = first.filter((d) => d._tag !== "Read")
-  const now = yield* Clock.currentTimeMillis
+  const now = clock.currentTimeMillisUnsafe()
   const pending: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 }
   yield* Effect.forEach(
     results,
@@ -488,37 +521,6 @@ export const openSession = Effect.fnUntraced(function* (
   for (const [read, { messages, exhausted }] of results)
     later.push(...drain.handle({ _tag: "ReadDone", lane: read.lane, messages, exhausted }, now))
 
-  // One step of the policy at a time, its decisions applied in order (deliveries keep theirs).
-  const lock = yield* Semaphore.make(1)
-  const step = (event: DrainEvent<Stored>) =>
-    lock.withPermits(1)(
-      Effect.gen(function* () {
-        yield* apply(drain.handle(event, yield* Clock.currentTimeMillis))
-      }),
-    )
-  /** Runs the policy over the events waiting, then ends; `first` (the open's decisions) before them. */
-  const pump = (first: ReadonlyArray<Decision<Stored>>) =>
-    Effect.gen(function* () {
-      if (first.length > 0) yield* lock.withPermits(1)(apply(first))
-      for (let event = events.shift(); event !== undefined; event = events.shift()) yield* step(event)
-    }).pipe(
-      Effect.ensuring(
-        Effect.sync(() => {
-          pumping = false
-          if (events.length > 0) startPump() // emitted after the loop's last look
-        }),
-      ),
-    )
-  function startPump(): void {
-    if (pumping || ending) return
-    pumping = true
-    forkWork(pump([]))
-  }
-  function emit(event: DrainEvent<Stored>): void {
-    if (ending) return
-    events.push(event)
-    startPump()
-  }
   /** Records what the caller was handed (the next session flags it redelivered) and hands it over. */
   const give = (delivery: Delivery) => {
     sentUpTo[delivery.priority] = Math.max(sentUpTo[delivery.priority], delivery.seq)
@@ -530,8 +532,17 @@ export const openSession = Effect.fnUntraced(function* (
     if (take) take(give(delivery))
     else output.push(delivery)
   }
-  forkWork(pump(later))
+  // The open's own decisions first, then whatever came meanwhile.
+  apply(later)
+  handleEvents()
   yield* Effect.addFinalizer(() => end("closed"))
+
+  /** Applied at once: an ack given before the session ends is purged before it ends. */
+  const ackNow = (ids: ReadonlyArray<string>): number => {
+    const acked = ids.filter((ackedId) => drain.inFlight.has(ackedId)).length
+    if (acked > 0) emit({ _tag: "Acked", ids })
+    return acked
+  }
 
   // Undefined only once the session has ended (not while it is ending): whoever waits on it
   // learns how it ended from `ended` at the same time.
@@ -563,12 +574,8 @@ export const openSession = Effect.fnUntraced(function* (
         listener.deliver(give(delivery))
       if (endedAs) listener.ended(endedAs)
     },
-    // Applied at once, not queued: an ack given before the session ends is deleted before it ends.
-    ack: (ids) =>
-      Effect.suspend(() => {
-        const acked = ids.filter((ackedId) => drain.inFlight.has(ackedId)).length
-        return acked === 0 ? Effect.succeed(0) : Effect.as(step({ _tag: "Acked", ids }), acked)
-      }),
+    ack: (ids) => Effect.sync(() => ackNow(ids)),
+    ackNow,
     unacked: () => drain.inFlightCount,
     ended: Deferred.await(ended),
     end: Effect.asVoid(end("closed")),
