@@ -166,9 +166,19 @@ export class Harness {
   }
 
   async gateway(extra: Record<string, string> = {}): Promise<RunningGateway> {
-    const profile = this.cpuProfDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${this.cpuProfDir}` } : {}
+    // NODE_OPTIONS from `extra` (e.g. --inspect) is added to the profiler's, not put in its place.
+    const nodeOptions = [
+      this.cpuProfDir ? `--cpu-prof --cpu-prof-dir=${this.cpuProfDir}` : "",
+      extra["NODE_OPTIONS"] ?? "",
+    ]
+      .filter((option) => option !== "")
+      .join(" ")
     const node = await startGateway(
-      { ...gatewayEnv(this.nats.url, this.secret), ...profile, ...extra },
+      {
+        ...gatewayEnv(this.nats.url, this.secret),
+        ...extra,
+        ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+      },
       { timeoutMs: 60_000 },
     )
     this.gateways.push(node)

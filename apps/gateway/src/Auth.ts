@@ -2,6 +2,7 @@
 // RS256/ES256 with a key from HOLDOVER_JWKS (a file, read once, or a URL, fetched and cached
 // by jose). `exp` is required and enforced. The result is a Principal; failures are AuthError
 // with the contract's code (UNAUTHORIZED → 401/4401, FORBIDDEN → 403/4403).
+import { createSecretKey } from "node:crypto"
 import { readFileSync } from "node:fs"
 import type { ErrorCode } from "@holdover/protocol"
 import { Context, Effect, Layer, Redacted, Schema } from "effect"
@@ -10,9 +11,11 @@ import {
   createRemoteJWKSet,
   decodeProtectedHeader,
   jwtVerify,
+  type JWTPayload,
   type JWTVerifyGetKey,
 } from "jose"
 import { GatewayConfig } from "./GatewayConfig.ts"
+import { verifyHs256 } from "./Hs256.ts"
 
 export type Scope = "receive" | "publish" | "admin"
 
@@ -74,6 +77,8 @@ export class Auth extends Context.Service<
               new Error(`HOLDOVER_JWT_SECRET: cannot be used as an HS256 key: ${String(cause)}`),
           }).pipe(Effect.orDie)
         : undefined
+      // The same secret for the synchronous check of plain HS256 tokens (Hs256.ts).
+      const hmacKey = jwtSecret ? createSecretKey(Buffer.from(Redacted.value(jwtSecret), "utf8")) : undefined
       let jwks: JWTVerifyGetKey | undefined
       if (config.jwks) {
         const source = config.jwks
@@ -108,6 +113,8 @@ export class Auth extends Context.Service<
       const check = Effect.fnUntraced(function* (token: string) {
         if (token.length === 0 || token.length > 16_384)
           return yield* unauthorized("missing or oversized token")
+        const plain = hmacKey && verifyHs256(token, hmacKey, Math.floor(Date.now() / 1000))
+        if (plain) return yield* principalOf(plain)
         const alg = yield* Effect.try({
           try: () => decodeProtectedHeader(token).alg,
           catch: () => unauthorized("malformed token"),
@@ -128,24 +135,28 @@ export class Auth extends Context.Service<
                 : `invalid token: ${cause instanceof Error ? cause.message : String(cause)}`,
             ),
         })
-        const claims = result.payload
-        const scopes = new Set(
-          (typeof claims["scope"] === "string" ? claims["scope"].split(/\s+/) : []).filter((s): s is Scope =>
-            knownScopes.includes(s as Scope),
-          ),
-        )
-        const to = claims["holdover_to"]
-        if (to !== undefined && !(Array.isArray(to) && to.every((r) => typeof r === "string")))
-          return yield* unauthorized("holdover_to must be an array of recipient ids")
-        if (typeof claims.sub !== "string" || claims.sub.length === 0)
-          return yield* unauthorized("token has no sub")
-        return {
-          sub: claims.sub,
-          scopes,
-          allowedTo: to === undefined ? undefined : new Set(to as Array<string>),
-          exp: claims.exp ?? 0,
-        } satisfies Principal
+        return yield* principalOf(result.payload)
       })
+
+      const principalOf = (claims: JWTPayload): Effect.Effect<Principal, AuthError> =>
+        Effect.suspend(() => {
+          const scopes = new Set(
+            (typeof claims["scope"] === "string" ? claims["scope"].split(/\s+/) : []).filter(
+              (s): s is Scope => knownScopes.includes(s as Scope),
+            ),
+          )
+          const to = claims["holdover_to"]
+          if (to !== undefined && !(Array.isArray(to) && to.every((r) => typeof r === "string")))
+            return Effect.fail(unauthorized("holdover_to must be an array of recipient ids"))
+          if (typeof claims.sub !== "string" || claims.sub.length === 0)
+            return Effect.fail(unauthorized("token has no sub"))
+          return Effect.succeed({
+            sub: claims.sub,
+            scopes,
+            allowedTo: to === undefined ? undefined : new Set(to as Array<string>),
+            exp: claims.exp ?? 0,
+          } satisfies Principal)
+        })
 
       return Auth.of({ verify })
     }),

@@ -564,9 +564,12 @@ export const openSession = Effect.fnUntraced(function* (
     recipient,
     pending,
     maxInFlight: options.maxInFlight,
-    deliveries: Stream.fromEffectRepeat(next).pipe(
-      Stream.takeWhile((delivery): delivery is Delivery => delivery !== undefined),
-    ),
+    // Built when asked for (most sessions are listened to instead).
+    get deliveries() {
+      return Stream.fromEffectRepeat(next).pipe(
+        Stream.takeWhile((delivery): delivery is Delivery => delivery !== undefined),
+      )
+    },
     next,
     listen: (listener) => {
       sink = listener
