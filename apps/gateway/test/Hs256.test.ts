@@ -5,7 +5,7 @@ import { createHmac, createSecretKey } from "node:crypto"
 import { mintToken } from "@holdover/protocol"
 import { jwtVerify } from "jose"
 import { describe, expect, it } from "vitest"
-import { verifyHs256 } from "../src/Hs256.ts"
+import { verifyHs256 } from "@holdover/gateway"
 
 const secret = "a-test-secret-of-enough-length-0123456789"
 const key = createSecretKey(Buffer.from(secret, "utf8"))
