@@ -414,11 +414,13 @@ export const openSession = Effect.fnUntraced(function* (
             forkWork(
               writeRecord({ state: "open", session: id }).pipe(
                 Effect.andThen(
-                  Effect.sync(() => {
-                    const waiting = held ?? []
-                    held = undefined
-                    if (!ending) for (const next of waiting) handOut(next)
-                  }),
+                  Effect.sync(() =>
+                    step(() => {
+                      const waiting = held ?? []
+                      held = undefined
+                      if (!ending) for (const next of waiting) handOut(next)
+                    }),
+                  ),
                 ),
               ),
             )
@@ -472,6 +474,22 @@ export const openSession = Effect.fnUntraced(function* (
     } finally {
       handling = false
     }
+  }
+  /**
+   * Runs `hand` (which hands deliveries out) as one step. Whoever takes a delivery may act at
+   * once — a fiber waiting in `next` resumes inside the hand-out and may ack — so the events it
+   * causes wait until the step is done: otherwise messages released by that ack would be handed
+   * out before the rest of this step's, out of priority order.
+   */
+  function step(hand: () => void): void {
+    if (handling) return hand()
+    handling = true
+    try {
+      hand()
+    } finally {
+      handling = false
+    }
+    handleEvents()
   }
   function emit(event: DrainEvent<Stored>): void {
     if (ending && event._tag !== "Acked") return
@@ -571,12 +589,13 @@ export const openSession = Effect.fnUntraced(function* (
       )
     },
     next,
-    listen: (listener) => {
-      sink = listener
-      for (let delivery = output.shift(); delivery !== undefined; delivery = output.shift())
-        listener.deliver(give(delivery))
-      if (endedAs) listener.ended(endedAs)
-    },
+    listen: (listener) =>
+      step(() => {
+        sink = listener
+        for (let delivery = output.shift(); delivery !== undefined; delivery = output.shift())
+          listener.deliver(give(delivery))
+        if (endedAs) listener.ended(endedAs)
+      }),
     ack: (ids) => Effect.sync(() => ackNow(ids)),
     ackNow,
     unacked: () => drain.inFlightCount,

@@ -250,4 +250,40 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
       expect(got.slice(0, 4).every((d) => d.redelivered)).toBe(true)
     }),
   )
+
+  it.effect(
+    "keeps strict priority when the caller acks each delivery the moment it gets it (the first hand-outs wait for the session record)",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const r = unique("inline-ack")
+        // maxInFlight 3: the three critical messages are handed out first (held until the record
+        // says "open"); an ack given while they are handed over makes room for the normal ones,
+        // which must still come after all three.
+        for (let i = 0; i < 3; i++) yield* queue.enqueue(r, { i }, { priority: "critical" })
+        for (let i = 3; i < 6; i++) yield* queue.enqueue(r, { i }, { priority: "normal" })
+        const got = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* queue.openSession(r, { maxInFlight: 3 })
+            const out: Array<Delivery> = []
+            while (out.length < 6) {
+              const delivery = yield* session.next
+              if (!delivery) break
+              out.push(delivery)
+              yield* session.ack([delivery.id]) // at once, in the same turn
+            }
+            return out
+          }),
+        )
+        expect(got.map((d) => d.priority)).toEqual([
+          "critical",
+          "critical",
+          "critical",
+          "normal",
+          "normal",
+          "normal",
+        ])
+        expect(ids(got)).toEqual([0, 1, 2, 3, 4, 5])
+      }),
+  )
 })
