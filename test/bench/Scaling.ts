@@ -123,6 +123,9 @@ const measurePoint = async (
         (violations > 0 ? `; ${violations} ORDER VIOLATIONS` : "") +
         (enqueue.failed > 0 ? `; ${enqueue.failed} enqueues failed` : ""),
     )
+    // Strict priority broken is a correctness failure, not a figure: it goes into the run's notes.
+    if (violations > 0)
+      ctx.note(`scaling ${recipients} recipients × ${m}: ${violations} priority order violations in replay`)
     return point
   } finally {
     await queue.deleteStreams().catch(() => undefined)

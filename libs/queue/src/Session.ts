@@ -26,6 +26,10 @@
 //   redelivered (conservative); "closed" tells exactly what was sent.
 // - Acks: one filtered STREAM.PURGE per lane removes everything below the oldest message still
 //   out (a run of acks in one call; Drain.ts decides). Expired messages are deleted one by one.
+// - The runner: the policy runs synchronously on each event (a doorbell, a read's answer, an ack,
+//   a purge done, a timer) and its decisions are applied at once — hand-outs to the caller, I/O in
+//   fibers of its own (in the session's scope). An idle session has no fiber; events met while
+//   one is being handled wait their turn, in order (`step`).
 // - JetStream trouble: reads and purges are retried by the policy (and a timed-out call on
 //   `callRetry`); an ack whose purge never succeeds leaves the message for the next session.
 import { randomUUID } from "node:crypto"
