@@ -106,6 +106,7 @@ export const runConnection = Effect.fnUntraced(function* ({
     corked = false
     socket.uncork()
   }
+  const debug = config.logLevel === "Debug" || config.logLevel === "Trace"
   const sendFrame = (frame: ServerFrame) => {
     if (ws.readyState !== ws.OPEN) return
     // A session hands out a run of messages at once: one write (syscall) for all of them.
@@ -239,7 +240,6 @@ export const runConnection = Effect.fnUntraced(function* ({
     const backlog =
       session.pending.critical + session.pending.high + session.pending.normal + session.pending.low
     const started = Date.now()
-    const debug = config.logLevel === "Debug" || config.logLevel === "Trace"
     let sent = 0
     const held: Array<Delivery> = []
     let retry: ReturnType<typeof setTimeout> | undefined
@@ -310,18 +310,16 @@ export const runConnection = Effect.fnUntraced(function* ({
     let stopped = false
     let busy = false
     let worker: Fiber.Fiber<void> | undefined
+    /** A defect while handling one frame is that frame's error, never the session's end. */
+    const frameFailed = (defect: unknown): undefined => {
+      run(Effect.logError("frame handling failed", { defect: String(defect) }))
+      sendFrame({ type: "error", code: "INTERNAL", message: "internal error; frame ignored" })
+      return undefined
+    }
     const work = Effect.gen(function* () {
       for (let text = inbox.shift(); text !== undefined; text = inbox.shift()) {
-        // A defect while handling one frame is that frame's error, never the session's end.
         const closed = yield* handleFrame(principal, session, text, counts).pipe(
-          Effect.catchDefect((defect) =>
-            Effect.logError("frame handling failed", { defect: String(defect) }).pipe(
-              Effect.andThen(
-                send({ type: "error", code: "INTERNAL", message: "internal error; frame ignored" }),
-              ),
-              Effect.as(undefined),
-            ),
-          ),
+          Effect.catchDefect((defect) => Effect.sync(() => frameFailed(defect))),
         )
         if (closed) return finish(closed)
       }
@@ -334,7 +332,6 @@ export const runConnection = Effect.fnUntraced(function* ({
         }),
       ),
     )
-    const debug = config.logLevel === "Debug" || config.logLevel === "Trace"
     /** An ack of messages in flight, applied at once (no fiber): true if `text` was one. */
     const ackedAtOnce = (text: string): boolean => {
       if (!text.startsWith('{"type":"ack"')) return false
@@ -344,9 +341,7 @@ export const runConnection = Effect.fnUntraced(function* ({
       try {
         acked = session.ackNow(parsed.frame.ids)
       } catch (defect) {
-        // As in the worker: a defect is this frame's error, never the session's end.
-        run(Effect.logError("frame handling failed", { defect: String(defect) }))
-        sendFrame({ type: "error", code: "INTERNAL", message: "internal error; frame ignored" })
+        frameFailed(defect)
         return true
       }
       if (acked === 0) return false // unknown ids: the frame counts against the rate limit

@@ -384,7 +384,7 @@ export const openSession = Effect.fnUntraced(function* (
           if (error) return
           const kind = msg.subject.split(".")[prefixLength]
           if (kind === "ctl") return onControl(msg)
-          if ((priorities as ReadonlyArray<string | undefined>).includes(kind) && !ending)
+          if ((priorities as ReadonlyArray<string | undefined>).includes(kind))
             emit({ _tag: "Doorbell", lane: kind as Priority })
         },
       }),
