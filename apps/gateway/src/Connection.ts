@@ -105,6 +105,9 @@ export const runConnection = Effect.fnUntraced(function* ({
   const uncork = () => {
     corked = false
     socket.uncork()
+    // Once per tick, not per frame: `bytesWritten` sums every chunk still buffered in the socket,
+    // and a corked run of frames makes a per-frame count quadratic (16 % of a replay's CPU).
+    countWireBytes()
   }
   const debug = config.logLevel === "Debug" || config.logLevel === "Trace"
   const sendFrame = (frame: ServerFrame) => {
@@ -118,8 +121,6 @@ export const runConnection = Effect.fnUntraced(function* ({
     const text = JSON.stringify(frame)
     metrics.wsPayloadBytes.inc(Buffer.byteLength(text))
     ws.send(text)
-    // What the socket wrote so far (this frame is still being compressed: counted next time).
-    countWireBytes()
   }
   const send = (frame: ServerFrame) => Effect.sync(() => sendFrame(frame))
   const close = (code: number, reason: string) =>

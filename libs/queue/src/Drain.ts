@@ -8,7 +8,8 @@
 // message at or after it: a get by subject, `next_by_subj`), so nothing but the stream holds
 // state and no JetStream consumer exists. Messages stay stored until acked: acks are applied by
 // one filtered purge per lane of everything below the oldest message still out (one call for a
-// run of acks), one purge at a time per lane.
+// run of acks), one purge at a time per lane, and while messages are out at most one every
+// `purgeEveryMs` (a replay's acks ride on a few purges; each costs the server a scan).
 // - Strict priority: a lane that may still hold messages (never read, or its last read found
 //   one) holds back every lower lane until it is known empty; so does a doorbell on an empty lane
 //   (a message stored while the session runs) until its message is read — or, when it cannot be
@@ -84,9 +85,16 @@ export interface DrainOptions {
   readonly redeliveredUpTo?: Partial<Record<Priority, number>>
   /** Delays of the re-reads after a doorbell that found nothing. */
   readonly recheckDelaysMs?: ReadonlyArray<number>
+  /**
+   * While any message is out, a lane's purges start at most this often (0: whenever the last one
+   * is done). Once nothing is out, acks are purged at once.
+   */
+  readonly purgeEveryMs?: number
   /** A number in [0, 1) for jitter (tests pass a constant). */
   readonly random?: () => number
 }
+
+export const defaultPurgeEveryMs = 10
 
 export const defaultRecheckDelaysMs: ReadonlyArray<number> = [2, 5, 10, 25, 50, 100, 250, 500]
 
@@ -151,6 +159,8 @@ export interface LaneState<M extends Readable> {
   purgeFailures: number
   /** No purge before this time (a failed one waits). */
   purgeNotBefore: number
+  /** When the last purge started. */
+  purgedAt: number
   /** Acked sequences no purge has covered yet. */
   acked: Array<number>
   /** Acked sequences the purge under way covers. */
@@ -177,11 +187,13 @@ export class Drain<M extends Readable> {
   private readonly options: DrainOptions
   private readonly recheckDelays: ReadonlyArray<number>
   private readonly random: () => number
+  private readonly purgeEveryMs: number
 
   constructor(options: DrainOptions) {
     this.options = options
     this.recheckDelays = options.recheckDelaysMs ?? defaultRecheckDelaysMs
     this.random = options.random ?? Math.random
+    this.purgeEveryMs = options.purgeEveryMs ?? defaultPurgeEveryMs
     this.lanes = priorities.map((priority) => ({
       priority,
       cursor: 0,
@@ -197,6 +209,7 @@ export class Drain<M extends Readable> {
       failures: 0,
       purgeFailures: 0,
       purgeNotBefore: 0,
+      purgedAt: Number.NEGATIVE_INFINITY,
       acked: [],
       inPurge: [],
       notBefore: 0,
@@ -370,12 +383,21 @@ export class Drain<M extends Readable> {
     for (const lane of this.lanes) {
       // A purge is under way while it has acks in hand: one at a time per lane.
       if (lane.acked.length === 0 || lane.inPurge.length > 0) continue
-      if (lane.purgeNotBefore > now) {
-        wakeAt = Math.min(wakeAt, lane.purgeNotBefore)
+      // While messages are out, purges of a lane are paced (a backlog's acks come every few ms
+      // and each purge costs the server a scan): the acks of a pace ride on one purge.
+      const notBefore = Math.max(
+        lane.purgeNotBefore,
+        this.inFlightCount > 0 ? lane.purgedAt + this.purgeEveryMs : 0,
+      )
+      if (notBefore > now) {
+        wakeAt = Math.min(wakeAt, notBefore)
         continue
       }
       const purge = this.purgeOf(lane)
-      if (purge) decisions.push(purge)
+      if (purge) {
+        lane.purgedAt = now
+        decisions.push(purge)
+      }
     }
     // Reads: the lanes down to the first that may hold messages (the one being drained) read
     // ahead in batches; the lanes below it read only once, to learn whether they hold anything

@@ -10,6 +10,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, type NatsConnection as Nc } from "@nats-io/transport-node"
 import type { Config } from "effect"
 import { Context, Effect, Layer, PubSub, Schedule, Stream } from "effect"
+import { fastHeaders } from "./NatsHeaders.ts"
 import { coalesceWrites, skipErrorPerAnsweredRequest } from "./NatsRequests.ts"
 import { natsUrlVariable } from "./QueueConfig.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
@@ -81,6 +82,7 @@ export const untilAvailable = <A, R>(
 const connectOnce = (options: NatsOptions) =>
   Effect.gen(function* () {
     skipErrorPerAnsweredRequest()
+    fastHeaders()
     const nc = yield* Effect.tryPromise({
       try: () =>
         connect({

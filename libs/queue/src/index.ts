@@ -1,6 +1,7 @@
 export * from "./Envelope.ts"
 export { Gate } from "./Gate.ts"
 export * from "./NatsConnection.ts"
+export { decodeHeaders, fastHeaders } from "./NatsHeaders.ts"
 export { coalesceWrites, skipErrorPerAnsweredRequest } from "./NatsRequests.ts"
 export * from "./QueueConfig.ts"
 export * from "./QueueError.ts"

@@ -225,7 +225,7 @@ describe("the drain policy", () => {
 
   it("applies acks by one purge per lane below the oldest message still out, one purge at a time", () => {
     const five = [1, 2, 3, 4, 5].map((seq) => msg("normal", seq))
-    const { d } = opened({ normal: five }, { readBatch: 1, maxInFlight: 10 })
+    const { d } = opened({ normal: five }, { readBatch: 1, maxInFlight: 10, purgeEveryMs: 0 })
     // readBatch 1: the discovery read found normal-1; the rest come one read at a time.
     for (const m of five.slice(1))
       d.handle({ _tag: "ReadDone", lane: "normal", messages: [m], exhausted: false }, 0)
@@ -242,6 +242,24 @@ describe("the drain policy", () => {
     expect(wake(failed)).toBe(4 + retryDelayMs(1, 0))
     d.handle({ _tag: "Acked", ids: ["normal-5"] }, 5)
     expect(purges(d.handle({ _tag: "Tick" }, 4 + retryDelayMs(1, 0)))).toEqual([["normal", 6]])
+  })
+
+  it("paces a lane's purges while messages are out, and purges at once when none is", () => {
+    const six = [1, 2, 3, 4, 5, 6].map((seq) => msg("low", seq))
+    const { d, out } = opened({ low: six }, { readBatch: 8, maxInFlight: 10, purgeEveryMs: 10 })
+    expect(delivered(out)).toHaveLength(6)
+    // The first purge starts at once…
+    expect(purges(d.handle({ _tag: "Acked", ids: ["low-1"] }, 100))).toEqual([["low", 2]])
+    expect(purges(d.handle({ _tag: "PurgeDone", lane: "low" }, 101))).toEqual([])
+    // …the acks after it wait for the pace (messages are still out), and ride on one purge.
+    const early = d.handle({ _tag: "Acked", ids: ["low-2", "low-3"] }, 102)
+    expect(purges(early)).toEqual([])
+    expect(wake(early)).toBe(110)
+    expect(purges(d.handle({ _tag: "Acked", ids: ["low-4"] }, 105))).toEqual([])
+    expect(purges(d.handle({ _tag: "Tick" }, 110))).toEqual([["low", 5]])
+    d.handle({ _tag: "PurgeDone", lane: "low" }, 111)
+    // Once nothing is out, the last acks are purged without waiting.
+    expect(purges(d.handle({ _tag: "Acked", ids: ["low-5", "low-6"] }, 112))).toEqual([["low", 7]])
   })
 
   it("hands the runner the purges still owed when the session ends", () => {
