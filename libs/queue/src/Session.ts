@@ -12,6 +12,9 @@
 // batched read on nats-server 2.11+) and a share of a purge.
 // - One subscription, `<prefix>.*.<token>`: a publish to one of the recipient's subjects is a
 //   doorbell for that lane; `<prefix>.ctl.<token>` carries takeover and presence requests.
+// - Requests (direct gets, the takeover and presence asks) go through Replies.ts: one reply
+//   subscription per connection, and answers such as "no responders" or "not found" arrive as
+//   status codes, not as Errors built by nats.js.
 // - Reads: direct gets on a single server (batched from 2.11); on a replicated stream the
 //   leader-answered STREAM.MSG.GET, so a just-deleted message never comes back and a just-stored
 //   one is never skipped by a lagging replica (docs/semantics.md). Without batched gets (2.9,
@@ -34,17 +37,16 @@
 //   `callRetry`); an ack whose purge never succeeds leaves the message for the next session.
 import { randomUUID } from "node:crypto"
 import { priorities, type Priority } from "@holdover/protocol"
-import type { StoredMsg } from "@nats-io/jetstream"
 import type { Msg } from "@nats-io/transport-node"
 import { Clock, Deferred, Effect, Exit, FiberSet, Schedule, Stream, type Scope } from "effect"
 import { acceptGets, Drain, type Decision, type DrainEvent } from "./Drain.ts"
-import { decodeStored, type Delivery } from "./Envelope.ts"
+import { decodeStored, type Delivery, type StoredRecord } from "./Envelope.ts"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
 import type { QueueSettings } from "./QueueConfig.ts"
 import { subjectToken } from "./RecipientKey.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
+import { Replies, Status } from "./Replies.ts"
 import {
-  ApiCode,
   apiCode,
   controlSubject,
   featuresOf,
@@ -132,10 +134,28 @@ const readBatch = 256
 /** The most gets by subject one read issues side by side (no batched gets: 2.9, 2.10, replicas). */
 const maxParallelGets = 16
 
-const isNotFound = (error: unknown): boolean =>
-  apiCode(error) === ApiCode.NoMessageFound ||
-  (error instanceof Error &&
-    ((error as { code?: unknown }).code === 404 || /message not found/i.test(error.message)))
+/** JetStream's API subjects (Holdover uses no JetStream domain). */
+const apiPrefix = "$JS.API"
+
+/**
+ * A direct get's answer: the stored message, null when there is none (404), undefined for a
+ * batch's end marker; any other status (503: the stream is not answering) fails the read.
+ */
+const answerOf = (stream: string, msg: Msg, status: number): StoredRecord | null | undefined => {
+  if (status === Status.NotFound) return null
+  if (status === Status.EndOfBatch) return undefined
+  if (status !== Status.Ok)
+    throw new Error(`direct get from ${stream}: status ${status} ${msg.headers?.description ?? ""}`)
+  const header = msg.headers
+  return {
+    seq: Number(header?.get("Nats-Sequence")),
+    header,
+    get time() {
+      return new Date(header?.get("Nats-Time-Stamp") ?? 0)
+    },
+    string: () => msg.string(),
+  }
+}
 
 const parse = <A>(text: string): A | undefined => {
   try {
@@ -171,39 +191,42 @@ export const openSession = Effect.fnUntraced(function* (
       }),
     )
 
+  const replies = Replies.of(nc)
   /** A get by subject: the first message of `subject` at or after `seq` (or the last one). */
   const getOne = (
     stream: string,
     query: { seq: number; next_by_subj: string; batch?: number } | { last_by_subj: string },
   ) =>
-    call((): Promise<StoredMsg | null> =>
+    call((): Promise<StoredRecord | null> =>
       replicated
         ? // Leader-answered: consistent on a replicated stream (nats.js types list seq/last only).
           jsm.streams.getMessage(stream, query as { last_by_subj: string })
-        : jsm.direct.getMessage(stream, query),
+        : replies
+            .one(`${apiPrefix}.DIRECT.GET.${stream}`, JSON.stringify(query), timeout)
+            .then(({ msg, status }) => answerOf(stream, msg, status)),
     )
 
   const readLane = (lane: Priority, fromSeq: number, max: number) =>
     Effect.gen(function* () {
       const stream = streamName(settings, lane)
       const subject = subjectFor(settings, lane, recipient)
-      let found: ReadonlyArray<StoredMsg>
+      let found: ReadonlyArray<StoredRecord>
       let exhausted: boolean
       if (batched && max > 1) {
-        const got: Array<StoredMsg> = []
-        yield* call(async () => {
-          const batch = await jsm.direct.getBatch(stream, {
-            seq: Math.max(1, fromSeq),
-            next_by_subj: subject,
-            batch: max,
-          })
-          try {
-            for await (const message of batch) got.push(message)
-          } catch (error) {
-            // nats.js ends a batch that found nothing (status 404) with an error.
-            if (!isNotFound(error)) throw error
-          }
-        })
+        const got: Array<StoredRecord> = []
+        yield* call(() =>
+          replies.request(
+            `${apiPrefix}.DIRECT.GET.${stream}`,
+            JSON.stringify({ seq: Math.max(1, fromSeq), next_by_subj: subject, batch: max }),
+            timeout,
+            (msg, status) => {
+              // Messages, then an end-of-batch status; a batch that found nothing is a 404.
+              const stored = answerOf(stream, msg, status)
+              if (stored) got.push(stored)
+              return stored === null || status === Status.EndOfBatch
+            },
+          ),
+        )
         found = got
         exhausted = got.length < max
       } else {
@@ -284,13 +307,18 @@ export const openSession = Effect.fnUntraced(function* (
 
   // One session per recipient, cluster-wide: the newest connection wins.
   const answer = yield* Effect.promise(() =>
-    nc
-      .request(control, JSON.stringify({ op: "takeover", id, startedAt: options.since }), {
-        timeout: settings.takeoverTimeoutMs,
-      })
+    replies
+      .one(
+        control,
+        JSON.stringify({ op: "takeover", id, startedAt: options.since }),
+        settings.takeoverTimeoutMs,
+      )
       .then(
-        (reply) => parse<{ refused?: boolean; sentUpTo?: Partial<Record<Priority, number>> }>(reply.string()),
-        () => undefined, // no responders (nobody holds a session), or a hung one: go ahead
+        ({ msg, status }) =>
+          status === Status.Ok
+            ? parse<{ refused?: boolean; sentUpTo?: Partial<Record<Priority, number>> }>(msg.string())
+            : undefined, // no responders: nobody holds a session
+        () => undefined, // a hung one: go ahead
       ),
   )
   if (answer?.refused)
@@ -612,10 +640,10 @@ export const openSession = Effect.fnUntraced(function* (
 /** Asks whether a session of the recipient is open anywhere in the cluster. */
 export const askPresence = (conn: NatsConnectionShape, settings: QueueSettings, recipient: string) =>
   Effect.promise(() =>
-    conn.nc
-      .request(controlSubject(settings, recipient), JSON.stringify({ op: "presence" }), { timeout: 500 })
+    Replies.of(conn.nc)
+      .one(controlSubject(settings, recipient), JSON.stringify({ op: "presence" }), 500)
       .then(
-        () => true,
+        ({ status }) => status === Status.Ok,
         () => false,
       ),
   )
