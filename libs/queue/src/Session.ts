@@ -203,7 +203,7 @@ export const openSession = Effect.fnUntraced(function* (
           jsm.streams.getMessage(stream, query as { last_by_subj: string })
         : replies
             .one(`${apiPrefix}.DIRECT.GET.${stream}`, JSON.stringify(query), timeout)
-            .then(({ msg, status }) => answerOf(stream, msg, status)),
+            .then(({ msg, status }) => answerOf(stream, msg, status) ?? null),
     )
 
   const readLane = (lane: Priority, fromSeq: number, max: number) =>
@@ -249,7 +249,7 @@ export const openSession = Effect.fnUntraced(function* (
       }
       // On 2.11+ the messages of a batched get say how many messages of the subject follow them
       // (`Nats-Num-Pending`): the first one's, plus one, is the welcome's count — no STREAM.INFO.
-      const following = batched ? Number(found[0]?.header.get("Nats-Num-Pending") || Number.NaN) : Number.NaN
+      const following = batched ? Number(found[0]?.header?.get("Nats-Num-Pending") || Number.NaN) : Number.NaN
       /** Messages of the subject from the first one found on (when the server says). */
       const count = Number.isInteger(following) ? following + 1 : undefined
       const messages = found.map((message): Stored => {

@@ -22,7 +22,9 @@ afterAll(async () => {
 
 describe("Replies", () => {
   it("routes each answer to the request that asked, and shares one subscription per connection", async () => {
-    const echo = nc.subscribe("replies.echo", { callback: (_, msg) => msg.respond(`re:${msg.string()}`) })
+    const echo = nc.subscribe("replies.echo", {
+      callback: (_, msg) => void msg.respond(`re:${msg.string()}`),
+    })
     await nc.flush()
     const replies = Replies.of(nc)
     expect(Replies.of(nc)).toBe(replies)
@@ -96,7 +98,7 @@ describe("Replies", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(90)
     expect(replies.pending).toBe(0)
     // The late answer arrives for nobody; later requests are unaffected.
-    const echo = nc.subscribe("replies.echo2", { callback: (_, msg) => msg.respond("ok") })
+    const echo = nc.subscribe("replies.echo2", { callback: (_, msg) => void msg.respond("ok") })
     await nc.flush()
     await late
     await nc.flush() // the late answer went out on this connection before the flush's PING
