@@ -15,8 +15,8 @@ import {
   type Priority,
   type PriorityCounts,
 } from "@holdover/protocol"
-import { Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effect"
-import { CircuitBreaker } from "effect/persistence"
+import { Cause, Clock, Context, Effect, Exit, Layer, Schedule, type Scope } from "effect"
+import { Breaker, type BreakerState, type Outcome } from "./Breaker.ts"
 import { envelopeHeaders, Header } from "./Envelope.ts"
 import { Gate } from "./Gate.ts"
 import { NatsConnection, untilAvailable } from "./NatsConnection.ts"
@@ -131,10 +131,7 @@ export interface QueueStatus {
   readonly streams: ReadonlyArray<StreamStatus>
 }
 
-export type BreakerState = "closed" | "open" | "half-open"
-
-/** How bad a breaker state is (the metric's value): 0 closed, 1 half-open, 2 open. */
-export const breakerLevel: Record<BreakerState, number> = { closed: 0, "half-open": 1, open: 2 }
+export { breakerLevel, type BreakerState } from "./Breaker.ts"
 
 export interface OpenOptions {
   readonly maxInFlight?: number | undefined
@@ -159,10 +156,10 @@ export const publishRetry = Schedule.exponential("50 millis").pipe(
  * one probe is let through (half-open) and a success closes it. A stream without a leader for a
  * while (its node cut off from the cluster) pauses its priority only, never the others.
  */
-export const publishBreaker = {
-  tripPolicy: CircuitBreaker.consecutive(5),
-  openDuration: "2 seconds",
-} as const
+export const publishBreaker = { failuresToOpen: 5, openMs: 2_000 } as const
+
+/** What a publish refused by an open circuit fails with (turned into Overloaded below). */
+const circuitOpen = { circuit: "open" } as const
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
   Exit.isFailure(exit) ? exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
@@ -218,26 +215,9 @@ function make() {
     yield* untilAvailable("the JetStream streams", reconcile())
     const { js, jsm } = conn
     const features = featuresOf(conn.serverVersion())
-    const breaker = yield* CircuitBreaker.make(publishBreaker).pipe(
-      Effect.provide(CircuitBreaker.layerStoreMemory()),
-    )
-    const breakerStates = new Map<string, BreakerState>()
-    yield* Effect.forkScoped(
-      Stream.runForEach(breaker.transitions, (transition) =>
-        Effect.sync(() => {
-          const to = transition.to
-          breakerStates.set(
-            transition.key,
-            to === "Open" ? "open" : to === "HalfOpen" ? "half-open" : "closed",
-          )
-        }),
-      ),
-    )
-    const worstBreakerState = (): BreakerState => {
-      let worst: BreakerState = "closed"
-      for (const state of breakerStates.values()) if (breakerLevel[state] > breakerLevel[worst]) worst = state
-      return worst
-    }
+    const clock = yield* Clock.Clock
+    const breaker = new Breaker({ ...publishBreaker, now: () => clock.currentTimeMillisUnsafe() })
+    const worstBreakerState = (): BreakerState => breaker.worst()
     let pendingPublishes = 0
     // Sessions' JetStream API calls in flight on this node are bounded (reconnect storms).
     const apiPermits = new Gate(settings.apiConcurrency)
@@ -345,21 +325,32 @@ function make() {
             conn.isConnected() &&
             !(turn?.overtaken() && conn.disconnects() !== disconnectsAtSend),
         }),
-        breaker.execute({
-          key: priority,
-          // JetStream answering (even "full") is health; no answer is a failure.
-          classify: (exit) =>
-            Date.now() - started > settings.slowPublishMs
-              ? CircuitBreaker.failure()
-              : Exit.isSuccess(exit) || apiCode(failureOf(exit)) !== undefined
-                ? CircuitBreaker.success
-                : CircuitBreaker.failure(),
-        }),
+        (attempt) =>
+          Effect.suspend(() => {
+            const ticket = breaker.admit(priority)
+            if (!ticket) return Effect.fail(circuitOpen)
+            return attempt.pipe(
+              // JetStream answering (even "full") is health; no answer, or a slow one, is a failure.
+              Effect.onExit((exit) =>
+                Effect.sync(() => {
+                  const outcome: Outcome =
+                    Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+                      ? "ignored"
+                      : Date.now() - started > settings.slowPublishMs
+                        ? "failure"
+                        : Exit.isSuccess(exit) || apiCode(failureOf(exit)) !== undefined
+                          ? "success"
+                          : "failure"
+                  breaker.record(ticket, outcome)
+                }),
+              ),
+            )
+          }),
         Effect.ensuring(Effect.sync(() => pendingPublishes--)),
         Effect.catch((cause) =>
           Effect.succeed({
             failed:
-              cause instanceof CircuitBreaker.CircuitBreakerError
+              cause === circuitOpen
                 ? queueError(
                     { _tag: "Overloaded" },
                     `JetStream is not answering for the ${priority} queue; publishing ${priority} messages is paused (circuit open)`,

@@ -1,6 +1,7 @@
 export * from "./Envelope.ts"
 export { Gate } from "./Gate.ts"
 export * from "./NatsConnection.ts"
+export { Breaker, type Outcome, type Ticket } from "./Breaker.ts"
 export { decodeHeaders, fastHeaders } from "./NatsHeaders.ts"
 export { NoAnswer, Replies, Status } from "./Replies.ts"
 export { coalesceWrites, skipErrorPerAnsweredRequest } from "./NatsRequests.ts"
