@@ -217,7 +217,6 @@ function make() {
     const features = featuresOf(conn.serverVersion())
     const clock = yield* Clock.Clock
     const breaker = new Breaker({ ...publishBreaker, now: () => clock.currentTimeMillisUnsafe() })
-    const worstBreakerState = (): BreakerState => breaker.worst()
     let pendingPublishes = 0
     // Sessions' JetStream API calls in flight on this node are bounded (reconnect storms).
     const apiPermits = new Gate(settings.apiConcurrency)
@@ -537,7 +536,7 @@ function make() {
       isOnline,
       status,
       isAvailable: conn.isConnected,
-      breakerState: worstBreakerState,
+      breakerState: () => breaker.worst(),
       pendingPublishes: () => pendingPublishes,
       apiQueued: () => apiPermits.waiting,
     })

@@ -134,8 +134,8 @@ const readBatch = 256
 /** The most gets by subject one read issues side by side (no batched gets: 2.9, 2.10, replicas). */
 const maxParallelGets = 16
 
-/** JetStream's API subjects (Holdover uses no JetStream domain). */
-const apiPrefix = "$JS.API"
+/** Where a stream answers direct gets (Holdover uses no JetStream domain or API prefix). */
+const directGetSubject = (stream: string) => `$JS.API.DIRECT.GET.${stream}`
 
 /**
  * A direct get's answer: the stored message, null when there is none (404), undefined for a
@@ -202,7 +202,7 @@ export const openSession = Effect.fnUntraced(function* (
         ? // Leader-answered: consistent on a replicated stream (nats.js types list seq/last only).
           jsm.streams.getMessage(stream, query as { last_by_subj: string })
         : replies
-            .one(`${apiPrefix}.DIRECT.GET.${stream}`, JSON.stringify(query), timeout)
+            .one(directGetSubject(stream), JSON.stringify(query), timeout)
             .then(({ msg, status }) => answerOf(stream, msg, status) ?? null),
     )
 
@@ -216,7 +216,7 @@ export const openSession = Effect.fnUntraced(function* (
         const got: Array<StoredRecord> = []
         yield* call(() =>
           replies.request(
-            `${apiPrefix}.DIRECT.GET.${stream}`,
+            directGetSubject(stream),
             JSON.stringify({ seq: Math.max(1, fromSeq), next_by_subj: subject, batch: max }),
             timeout,
             (msg, status) => {

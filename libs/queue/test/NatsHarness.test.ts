@@ -1,25 +1,14 @@
-import { startNats, type RunningNats } from "@holdover/local-nats"
 import { jetstreamManager, StorageType } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import { suiteNats } from "./support.ts"
 
 describe("test harness", () => {
-  let server: RunningNats
-  let nc: NatsConnection
-
-  beforeAll(async () => {
-    server = await startNats(inject("natsLauncher"))
-    nc = await connect({ servers: server.url, ignoreClusterUpdates: true })
-  })
-  afterAll(async () => {
-    await nc?.close()
-    await server?.stop()
-  })
+  const suite = suiteNats({ ignoreClusterUpdates: true })
 
   it("serves a real nats-server with JetStream enabled on loopback", async () => {
-    expect(server.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/)
-    const jsm = await jetstreamManager(nc)
-    expect(nc.info?.jetstream).toBe(true)
+    expect(suite.server.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/)
+    const jsm = await jetstreamManager(suite.nc)
+    expect(suite.nc.info?.jetstream).toBe(true)
     // JetStream with file storage: a file-backed stream is created and counted in the account.
     const name = `HARNESS_${Date.now().toString(36)}`
     await jsm.streams.add({ name, subjects: [`harness.${name}`], storage: StorageType.File })

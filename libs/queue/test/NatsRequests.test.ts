@@ -3,10 +3,10 @@
 // timeout, a cancelled request); a coalescing connection writes once per event-loop turn.
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
-import { startNats, type RunningNats } from "@holdover/local-nats"
 import { coalesceWrites, skipErrorPerAnsweredRequest } from "@holdover/queue"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
+import { suiteNats } from "./support.ts"
 
 // request.js looks `errors.RequestError` up on the errors module at each use: counting what it
 // builds means swapping that export for a counting subclass.
@@ -32,26 +32,19 @@ const countRequestErrors = async (run: () => Promise<void>): Promise<number> => 
   return built
 }
 
-let server: RunningNats
-let nc: NatsConnection
+beforeAll(() => void expect(skipErrorPerAnsweredRequest()).toBe(true)) // before the suite connects
+const suite = suiteNats({ noAsyncTraces: true })
 beforeAll(async () => {
-  server = await startNats(inject("natsLauncher"))
-  expect(skipErrorPerAnsweredRequest()).toBe(true)
-  nc = await connect({ servers: server.url, noAsyncTraces: true })
-  nc.subscribe("echo", { callback: (_error, msg) => void msg.respond(msg.data) })
-  nc.subscribe("silent", { callback: () => undefined })
-  await nc.flush()
-})
-afterAll(async () => {
-  await nc?.close()
-  await server?.stop()
+  suite.nc.subscribe("echo", { callback: (_error, msg) => void msg.respond(msg.data) })
+  suite.nc.subscribe("silent", { callback: () => undefined })
+  await suite.nc.flush()
 })
 
 describe("requests with nats.js patched", () => {
   it("answers 200 requests without building an Error for any of them", async () => {
     const built = await countRequestErrors(async () => {
       const answers = await Promise.all(
-        Array.from({ length: 200 }, (_, i) => nc.request("echo", String(i), { timeout: 5_000 })),
+        Array.from({ length: 200 }, (_, i) => suite.nc.request("echo", String(i), { timeout: 5_000 })),
       )
       expect(answers.map((answer) => answer.string())).toEqual(
         Array.from({ length: 200 }, (_, i) => String(i)),
@@ -61,18 +54,20 @@ describe("requests with nats.js patched", () => {
   })
 
   it("still fails a request nobody listens to with no responders, and one nobody answers with a timeout", async () => {
-    const nobody = await nc.request("nobody.here", "x", { timeout: 5_000 }).catch((error: unknown) => error)
+    const nobody = await suite.nc
+      .request("nobody.here", "x", { timeout: 5_000 })
+      .catch((error: unknown) => error)
     expect(nobody).toBeInstanceOf(Error)
     expect((nobody as { isNoResponders?: () => boolean }).isNoResponders?.()).toBe(true)
     const started = Date.now()
-    const silent = await nc.request("silent", "x", { timeout: 200 }).catch((error: unknown) => error)
+    const silent = await suite.nc.request("silent", "x", { timeout: 200 }).catch((error: unknown) => error)
     expect(silent).toBeInstanceOf(Error)
     expect((silent as Error).name).toBe("TimeoutError")
     expect(Date.now() - started).toBeGreaterThanOrEqual(150)
   })
 
   it("still rejects a request whose connection closes before the answer", async () => {
-    const other = await connect({ servers: server.url })
+    const other = await connect({ servers: suite.server.url })
     const pending = other.request("silent", "x", { timeout: 10_000 }).catch((error: unknown) => error)
     await other.close()
     expect(await pending).toBeInstanceOf(Error)
@@ -105,8 +100,8 @@ describe("writes coalesced per event-loop turn", () => {
   }
 
   it("sends what one turn's microtasks sent in one write, and every request is still answered", async () => {
-    const plain = await connect({ servers: server.url, noAsyncTraces: true })
-    const coalescing = await connect({ servers: server.url, noAsyncTraces: true })
+    const plain = await connect({ servers: suite.server.url, noAsyncTraces: true })
+    const coalescing = await connect({ servers: suite.server.url, noAsyncTraces: true })
     try {
       expect(coalesceWrites(coalescing)).toBe(true)
       // Unpatched, each microtask that sent something makes a write of its own.

@@ -3,31 +3,22 @@
 // a direct get that found nothing) rather than an error, several answers reach one request until
 // it says it has the last, a request nobody answers fails in time, and a closing connection fails
 // what still waits.
-import { startNats, type RunningNats } from "@holdover/local-nats"
 import { NoAnswer, Replies, Status } from "@holdover/queue"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { connect } from "@nats-io/transport-node"
+import { describe, expect, it } from "vitest"
+import { suiteNats } from "./support.ts"
 
-let server: RunningNats
-let nc: NatsConnection
-beforeAll(async () => {
-  server = await startNats(inject("natsLauncher"))
-  nc = await connect({ servers: server.url, noAsyncTraces: true })
-})
-afterAll(async () => {
-  await nc?.close()
-  await server?.stop()
-})
+const suite = suiteNats({ noAsyncTraces: true })
 
 describe("Replies", () => {
   it("routes each answer to the request that asked, and shares one subscription per connection", async () => {
-    const echo = nc.subscribe("replies.echo", {
+    const echo = suite.nc.subscribe("replies.echo", {
       callback: (_, msg) => void msg.respond(`re:${msg.string()}`),
     })
-    await nc.flush()
-    const replies = Replies.of(nc)
-    expect(Replies.of(nc)).toBe(replies)
+    await suite.nc.flush()
+    const replies = Replies.of(suite.nc)
+    expect(Replies.of(suite.nc)).toBe(replies)
     const answers = await Promise.all(
       Array.from({ length: 50 }, (_, i) => replies.one("replies.echo", `m${i}`, 2_000)),
     )
@@ -39,15 +30,15 @@ describe("Replies", () => {
   })
 
   it("answers 'no responders' with a status, not an error", async () => {
-    const { status } = await Replies.of(nc).one("replies.nobody-listens", "?", 2_000)
+    const { status } = await Replies.of(suite.nc).one("replies.nobody-listens", "?", 2_000)
     expect(status).toBe(Status.NoResponders)
   })
 
   it("gives a direct get that found nothing as a 404, and one that found a message as the message", async () => {
-    const jsm = await jetstreamManager(nc)
+    const jsm = await jetstreamManager(suite.nc)
     await jsm.streams.add({ name: "REPLIES", subjects: ["replies.stored.>"], allow_direct: true })
-    const ack = await jetstream(nc).publish("replies.stored.a", "hello")
-    const replies = Replies.of(nc)
+    const ack = await jetstream(suite.nc).publish("replies.stored.a", "hello")
+    const replies = Replies.of(suite.nc)
     const found = await replies.one(
       "$JS.API.DIRECT.GET.REPLIES",
       JSON.stringify({ seq: 1, next_by_subj: "replies.stored.a" }),
@@ -65,14 +56,14 @@ describe("Replies", () => {
   })
 
   it("hands several answers to one request until it has the last", async () => {
-    const burst = nc.subscribe("replies.burst", {
+    const burst = suite.nc.subscribe("replies.burst", {
       callback: (_, msg) => {
         for (let i = 0; i < 5; i++) msg.respond(`part ${i}`)
       },
     })
-    await nc.flush()
+    await suite.nc.flush()
     const parts: Array<string> = []
-    await Replies.of(nc).request("replies.burst", "", 2_000, (msg) => {
+    await Replies.of(suite.nc).request("replies.burst", "", 2_000, (msg) => {
       parts.push(msg.string())
       return parts.length === 3 // the request decides which answer is its last
     })
@@ -83,25 +74,25 @@ describe("Replies", () => {
   it("fails a request nobody answers in time with NoAnswer, and ignores a late answer", async () => {
     let lateSent = () => {}
     const late = new Promise<void>((resolve) => (lateSent = resolve))
-    const slow = nc.subscribe("replies.slow", {
+    const slow = suite.nc.subscribe("replies.slow", {
       callback: (_, msg) =>
         void setTimeout(() => {
           msg.respond("late")
           lateSent()
         }, 300),
     })
-    await nc.flush()
-    const replies = Replies.of(nc)
+    await suite.nc.flush()
+    const replies = Replies.of(suite.nc)
     const started = Date.now()
     const error = await replies.one("replies.slow", "", 100).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(NoAnswer)
     expect(Date.now() - started).toBeGreaterThanOrEqual(90)
     expect(replies.pending).toBe(0)
     // The late answer arrives for nobody; later requests are unaffected.
-    const echo = nc.subscribe("replies.echo2", { callback: (_, msg) => void msg.respond("ok") })
-    await nc.flush()
+    const echo = suite.nc.subscribe("replies.echo2", { callback: (_, msg) => void msg.respond("ok") })
+    await suite.nc.flush()
     await late
-    await nc.flush() // the late answer went out on this connection before the flush's PING
+    await suite.nc.flush() // the late answer went out on this connection before the flush's PING
     expect(replies.pending).toBe(0)
     expect((await replies.one("replies.echo2", "", 2_000)).msg.string()).toBe("ok")
     slow.unsubscribe()
@@ -109,7 +100,7 @@ describe("Replies", () => {
   })
 
   it("fails what still waits when the connection closes", async () => {
-    const other = await connect({ servers: server.url })
+    const other = await connect({ servers: suite.server.url })
     other.subscribe("replies.silent", { callback: () => undefined }) // hears it, never answers
     await other.flush()
     const waiting = Replies.of(other).one("replies.silent", "", 10_000)

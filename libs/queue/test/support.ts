@@ -10,7 +10,8 @@ import {
   type RecipientSession,
 } from "@holdover/queue"
 import { Context, Effect, Layer } from "effect"
-import { inject } from "vitest"
+import { connect, type ConnectionOptions, type NatsConnection as Nc } from "@nats-io/transport-node"
+import { afterAll, beforeAll, inject } from "vitest"
 
 let counter = 0
 /** Unique per call: stream namespaces and recipients never collide between tests. */
@@ -93,3 +94,20 @@ export const buildQueue = (settings: Partial<QueueSettings>) =>
     const context = yield* Layer.build(queueLayer(settings))
     return { queue: Context.get(context, RecipientQueue), conn: Context.get(context, NatsConnection) }
   })
+
+/**
+ * A nats-server and one plain nats.js connection to it for the whole file: started before its
+ * first test, closed after its last. Read `suite.server` and `suite.nc` inside tests.
+ */
+export const suiteNats = (options: Partial<ConnectionOptions> = {}) => {
+  const suite = {} as { server: RunningNats; nc: Nc }
+  beforeAll(async () => {
+    suite.server = await startNats(inject("natsLauncher"))
+    suite.nc = await connect({ servers: suite.server.url, ...options })
+  })
+  afterAll(async () => {
+    await suite.nc?.close()
+    await suite.server?.stop()
+  })
+  return suite
+}
