@@ -23,10 +23,16 @@
 //   they do not (recipients' messages interleaved, where the side-by-side gets would only find
 //   the same message again). `acceptGets` keeps what such a read may safely take.
 // - At most `maxInFlight` messages are handed out and unacked at once.
-// - A doorbell can arrive before the message is readable (the server tells subscribers before
-//   the stream has stored it; a replica may lag). A doorbell-driven read that finds nothing is
-//   repeated after short, growing delays (`recheckDelaysMs`), then given up (the publish may have
-//   been refused: a full queue, a duplicate).
+// - Live messages come as copies: each stream republishes what it stored (its sequence, and the
+//   sequence of the subject's message stored before it, `previousSeq`) to the session. A copy
+//   whose predecessor is behind the cursor is the very next message of its lane: it is taken as
+//   if read, and the cursor moves past it — no read at all. Any other copy (something unread lies
+//   before it, or there is no room) rings the doorbell instead; one already read is ignored.
+// - A doorbell (streams that do not republish, or a copy not taken) makes the lane read from its
+//   cursor. A doorbell can arrive before the message is readable (the server tells subscribers
+//   before the stream has stored it; a replica may lag). A doorbell-driven read that finds
+//   nothing is repeated after short, growing delays (`recheckDelaysMs`), then given up (the
+//   publish may have been refused: a full queue, a duplicate).
 // - A failed read is retried after a capped, jittered exponential delay; the lane keeps its turn.
 // - An expired message is deleted unsent. Anything at or below a lane's `redeliveredUpTo` (what an
 //   earlier session may have sent) is flagged redelivered.
@@ -67,6 +73,11 @@ export type DrainEvent<M extends Readable> =
     }
   | { readonly _tag: "ReadFailed"; readonly lane: Priority }
   | { readonly _tag: "Doorbell"; readonly lane: Priority }
+  /**
+   * A stream's copy of a message it just stored: `previousSeq` is the sequence of the last
+   * message of the same subject stored before it (0: none).
+   */
+  | { readonly _tag: "Copy"; readonly lane: Priority; readonly message: M; readonly previousSeq: number }
   | { readonly _tag: "Acked"; readonly ids: ReadonlyArray<string> }
   | { readonly _tag: "PurgeDone"; readonly lane: Priority }
   | { readonly _tag: "PurgeFailed"; readonly lane: Priority }
@@ -235,13 +246,12 @@ export class Drain<M extends Readable> {
     switch (event._tag) {
       case "Tick":
         break
-      case "Doorbell": {
-        const lane = this.lane(event.lane)
-        lane.rang = true
-        lane.rechecks = 0
-        if (!lane.reading && lane.failures === 0) lane.notBefore = 0
+      case "Doorbell":
+        this.ring(this.lane(event.lane))
         break
-      }
+      case "Copy":
+        this.copied(this.lane(event.lane), event.message, event.previousSeq)
+        break
       case "ReadDone":
         this.readDone(this.lane(event.lane), event.messages, event.exhausted, now)
         break
@@ -277,6 +287,30 @@ export class Drain<M extends Readable> {
     return decisions
   }
 
+  private ring(lane: LaneState<M>): void {
+    lane.rang = true
+    lane.rechecks = 0
+    if (!lane.reading && lane.failures === 0) lane.notBefore = 0
+  }
+
+  /**
+   * A copy is the lane's next message when nothing of its subject stored before it is unread:
+   * its predecessor lies behind the cursor. A predecessor of 0 (nothing else stored) is taken
+   * only from an idle lane known empty with no doorbell pending: nats-server 2.9 answers 0 also
+   * when the subject's last message was deleted while older ones stay (never an unread one in
+   * how a session deletes: docs/semantics.md), and so a read still owed settles it instead.
+   * A read under way may return the copy's message again: `readDone` keeps only what lies at or
+   * after the cursor.
+   */
+  private copied(lane: LaneState<M>, message: M, previousSeq: number): void {
+    if (message.seq < lane.cursor) return // read already
+    const next =
+      previousSeq > 0 ? previousSeq < lane.cursor : lane.knowledge === "empty" && !lane.reading && !lane.rang
+    if (!next || lane.buffer.length >= this.options.maxInFlight) return this.ring(lane)
+    lane.buffer.push(message)
+    lane.cursor = message.seq + 1
+  }
+
   private readDone(lane: LaneState<M>, messages: ReadonlyArray<M>, exhausted: boolean, now: number): void {
     lane.reading = false
     lane.failures = 0
@@ -295,14 +329,16 @@ export class Drain<M extends Readable> {
     for (const message of fresh) lane.buffer.push(message)
     const last = fresh.at(-1)
     if (last) lane.cursor = last.seq + 1
-    if (fresh.length > 0) {
+    // Something found, if only what copies brought meanwhile (then the cursor is past it): no
+    // doorbell is owed a recheck, and a full read says there may be more.
+    if (fresh.length > 0 || (messages.length > 0 && !exhausted)) {
       lane.knowledge = exhausted ? "empty" : "more"
       lane.rechecks = 0
       return
     }
     lane.knowledge = "empty"
     // A doorbell's message not readable yet: look again shortly, a bounded number of times.
-    if (lane.readForDoorbell && lane.rechecks < this.recheckDelays.length) {
+    if (messages.length === 0 && lane.readForDoorbell && lane.rechecks < this.recheckDelays.length) {
       lane.notBefore = now + this.recheckDelays[lane.rechecks]!
       lane.rechecks++
       lane.rang = true

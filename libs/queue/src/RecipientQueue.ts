@@ -212,7 +212,7 @@ function make() {
     const conn = yield* NatsConnection
     const settings = yield* QueueConfig
     yield* warnIfPartitionUnsafe()
-    yield* untilAvailable("the JetStream streams", reconcile())
+    const topology = yield* untilAvailable("the JetStream streams", reconcile())
     const { js, jsm } = conn
     const features = featuresOf(conn.serverVersion())
     const clock = yield* Clock.Clock
@@ -221,7 +221,7 @@ function make() {
     // Sessions' JetStream API calls in flight on this node are bounded (reconnect storms).
     const apiPermits = new Gate(settings.apiConcurrency)
     const limited = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => apiPermits.withPermit(effect)
-    const sessions: SessionContext = { conn, settings, limited }
+    const sessions: SessionContext = { conn, settings, limited, copies: topology.copies }
 
     const ensureConnected = Effect.suspend(() =>
       conn.isConnected()

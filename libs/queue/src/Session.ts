@@ -8,10 +8,15 @@
 // the start (a get by subject: found or not), and reads the session record when nobody answered
 // and a lane found messages. A lane that holds messages tells its count for the welcome with
 // that first read on nats-server 2.11+ (a batched get: `Nats-Num-Pending`); elsewhere it costs a
-// STREAM.INFO with the subject as filter. A message costs one read (or a share of a
-// batched read on nats-server 2.11+) and a share of a purge.
-// - One subscription, `<prefix>.*.<token>`: a publish to one of the recipient's subjects is a
-//   doorbell for that lane; `<prefix>.ctl.<token>` carries takeover and presence requests.
+// STREAM.INFO with the subject as filter. A stored backlog costs one read a message (or a share
+// of a batched read on nats-server 2.11+) and a share of a purge; a live message costs no read
+// (its copy) and a share of a purge.
+// - One subscription, the control subject `<prefix>.ctl.<token>`: each stream republishes there
+//   what it stores for the recipient (a copy with its sequence and its predecessor's), which the
+//   session takes as the lane's next message without reading it (Drain.ts, "Copy"); takeover and
+//   presence requests come there too. Streams created by an older Holdover on nats-server 2.9 do
+//   not republish: then the subscription is `<prefix>.*.<token>`, and a publish to one of those
+//   lanes' subjects is a doorbell that makes the lane read.
 // - Requests (direct gets, the takeover and presence asks) go through Replies.ts: one reply
 //   subscription per connection, and answers such as "no responders" or "not found" arrive as
 //   status codes, not as Errors built by nats.js.
@@ -106,6 +111,8 @@ export interface SessionContext {
   readonly settings: QueueSettings
   /** Bounds the JetStream API calls of all sessions of a node in flight. */
   readonly limited: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /** Priorities whose stream republishes live copies to the control subjects (Topology.ts). */
+  readonly copies: ReadonlySet<Priority>
 }
 
 export interface SessionOptions {
@@ -404,16 +411,42 @@ export const openSession = Effect.fnUntraced(function* (
     )
   }
 
+  /** A stream's copy of a message it stored, as a lane's next message (Drain.ts, "Copy"). */
+  const laneOfStream = new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const))
+  const onCopy = (msg: Msg, header: NonNullable<Msg["headers"]>, lane: Priority) => {
+    const stamp = header.get("Nats-Time-Stamp") // 2.10+; stored just now on 2.9
+    const stored = decodeStored(lane, {
+      seq: Number(header.get("Nats-Sequence")),
+      header,
+      get time() {
+        return stamp ? new Date(stamp) : new Date()
+      },
+      string: () => msg.string(),
+    })
+    emit({
+      _tag: "Copy",
+      lane,
+      message: { ...stored, expiresAtMs: Date.parse(stored.expiresAt) },
+      previousSeq: Number(header.get("Nats-Last-Sequence")) || 0,
+    })
+  }
+  // One subscription: the control subject carries takeover and presence requests and the copies
+  // of what the recipient's streams store. Where a stream does not republish (created by an
+  // older Holdover on nats-server 2.9), its own subject rings the doorbell: `<prefix>.*.<token>`.
+  const everyLaneCopies = priorities.every((lane) => context.copies.has(lane))
   const prefixLength = settings.subjectPrefix.split(".").length
   yield* Effect.acquireRelease(
     Effect.sync(() =>
-      nc.subscribe(`${settings.subjectPrefix}.*.${subjectToken(recipient)}`, {
+      nc.subscribe(everyLaneCopies ? control : `${settings.subjectPrefix}.*.${subjectToken(recipient)}`, {
         callback: (error, msg) => {
           if (error) return
-          const kind = msg.subject.split(".")[prefixLength]
-          if (kind === "ctl") return onControl(msg)
-          if ((priorities as ReadonlyArray<string | undefined>).includes(kind))
-            emit({ _tag: "Doorbell", lane: kind as Priority })
+          if (msg.subject === control) {
+            const header = msg.headers
+            const lane = laneOfStream.get(header?.get("Nats-Stream") ?? "")
+            return header && lane ? onCopy(msg, header, lane) : onControl(msg)
+          }
+          const kind = msg.subject.split(".")[prefixLength] as Priority
+          if (priorities.includes(kind) && !context.copies.has(kind)) emit({ _tag: "Doorbell", lane: kind })
         },
       }),
     ),

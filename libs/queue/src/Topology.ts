@@ -65,6 +65,8 @@ export interface ServerFeatures {
    * (2.10+; 2.9.10 lost some in test/cluster's partition scenario, docs/guarantees.md).
    */
   readonly partitionSafe: boolean
+  /** A stream's republish (live copies) can be added by an update (2.10+; 2.9 only at creation). */
+  readonly republishUpdate: boolean
 }
 
 export const featuresOf = (serverVersion: string): ServerFeatures => ({
@@ -72,6 +74,16 @@ export const featuresOf = (serverVersion: string): ServerFeatures => ({
   batchedDirectGet: atLeast(serverVersion, 2, 11),
   messageTtl: atLeast(serverVersion, 2, 11),
   partitionSafe: atLeast(serverVersion, 2, 10),
+  republishUpdate: atLeast(serverVersion, 2, 10),
+})
+
+/**
+ * Where a priority stream republishes what it stores: the recipient's control subject, so one
+ * subscription per session takes its live copies, takeover and presence requests (Session.ts).
+ */
+export const republishOf = (settings: QueueSettings, priority: Priority) => ({
+  src: `${settings.subjectPrefix}.${priority}.*`,
+  dest: `${settings.subjectPrefix}.ctl.{{wildcard(1)}}`,
 })
 
 export const streamConfig = (
@@ -94,6 +106,7 @@ export const streamConfig = (
     discard_new_per_subject: discardNew,
     duplicate_window: nanos(Math.max(settings.duplicateWindowMs, 120_000)),
     allow_direct: true,
+    republish: republishOf(settings, priority),
     ...(features.compression ? { compression: StoreCompression.S2 } : {}),
     // A message with a shorter TTL than the stream's max age leaves at its own time.
     ...(features.messageTtl ? { allow_msg_ttl: true } : {}),
@@ -171,7 +184,14 @@ const mutableKeys = [
   "allow_direct",
   "compression",
   "allow_msg_ttl",
+  "republish",
 ] as const
+
+/** What the streams in place offer the sessions, found by `reconcile`. */
+export interface TopologyState {
+  /** Priorities whose stream republishes what it stores to the control subjects (live copies). */
+  readonly copies: ReadonlySet<Priority>
+}
 
 /** Warns, once at start, when replicated streams run on a server that is not partition-safe. */
 export const warnIfPartitionUnsafe = Effect.fn("Topology.warnIfPartitionUnsafe")(function* () {
@@ -186,7 +206,12 @@ export const warnIfPartitionUnsafe = Effect.fn("Topology.warnIfPartitionUnsafe")
     )
 })
 
-/** Creates or updates the four priority streams, the dedup claims and the session records. */
+/**
+ * Creates or updates the four priority streams, the dedup claims and the session records, and
+ * tells which priority streams republish live copies: all of them, except streams created by an
+ * older Holdover on nats-server 2.9, which cannot add a republish to an existing stream (their
+ * sessions read live messages back on a doorbell; a warning says how to move).
+ */
 export const reconcile = Effect.fn("Topology.reconcile")(function* () {
   const { jsm, serverVersion } = yield* NatsConnection
   const settings = yield* QueueConfig
@@ -196,6 +221,7 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
     dedupStreamConfig(settings, features),
     sessionStreamConfig(settings, features),
   ]
+  const copies = new Set<Priority>(priorities)
   for (const desired of wanted) {
     const name = desired.name
     const current = yield* Effect.tryPromise({
@@ -236,7 +262,18 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
     // The server leaves out false flags (omitempty): an absent one is false, not a difference.
     const same = (have: unknown, want: unknown) =>
       JSON.stringify(have ?? (want === false ? false : have)) === JSON.stringify(want)
-    const changed = mutableKeys.filter((key) => key in desired && !same(current[key], desired[key]))
+    const differs = mutableKeys.filter((key) => key in desired && !same(current[key], desired[key]))
+    const changed = features.republishUpdate ? differs : differs.filter((key) => key !== "republish")
+    const priority = priorities.find((p) => streamName(settings, p) === name)
+    if (priority && differs.includes("republish") && !changed.includes("republish")) {
+      copies.delete(priority)
+      yield* Effect.logWarning(
+        `stream ${name} does not republish live copies to the control subjects, and nats-server ${serverVersion()} ` +
+          `cannot change that on an existing stream: its sessions read each live message back after a doorbell ` +
+          `(slower). Upgrade nats-server to 2.10 or later (the next start adds it), or recreate the stream once it is empty.`,
+        { stream: name },
+      )
+    }
     if (changed.length === 0) continue
     const update: Partial<StreamConfig> = {}
     for (const key of changed) Object.assign(update, { [key]: desired[key] })
@@ -250,4 +287,5 @@ export const reconcile = Effect.fn("Topology.reconcile")(function* () {
     })
     yield* Effect.logInfo("updated stream", { stream: name, changed })
   }
+  return { copies } satisfies TopologyState
 })

@@ -18,9 +18,11 @@ export {
   controlSubject,
   featuresOf,
   reconcile,
+  republishOf,
   sessionStreamName,
   sessionSubject,
   streamConfig,
   streamName,
   subjectFor,
+  type TopologyState,
 } from "./Topology.ts"

@@ -110,6 +110,79 @@ describe("the drain policy", () => {
     expect(delivered(old)).toEqual([])
   })
 
+  it("takes a live copy whose predecessor lies behind the cursor as the lane's next message, without a read", () => {
+    const copy = (seq: number, previousSeq: number) =>
+      ({ _tag: "Copy", lane: "high", message: msg("high", seq), previousSeq }) as const
+    const cases: ReadonlyArray<readonly [string, ReturnType<typeof copy>, Array<unknown>, Array<unknown>]> = [
+      ["the first message of an empty lane", copy(5, 0), [["high-5", false]], []],
+      ["the one stored right after it", copy(9, 5), [["high-9", false]], []],
+      [
+        "one whose predecessor was removed (expired) before it was stored",
+        copy(12, 3),
+        [["high-12", false]],
+        [],
+      ],
+      ["a copy of a message already taken: ignored", copy(9, 5), [], []],
+      // 14 is stored and unread (its copy was lost): the lane reads from its cursor instead.
+      ["one with an unread predecessor rings the doorbell", copy(20, 14), [], [["high", 13, 8]]],
+    ]
+    const { d } = opened({})
+    for (const [what, event, handed, read] of cases) {
+      const out = d.handle(event, 1)
+      expect([what, delivered(out), reads(out)]).toEqual([what, handed, read])
+    }
+    // The read returns what was unread and the copied message again: each is handed out once.
+    const caught = d.handle(
+      { _tag: "ReadDone", lane: "high", messages: [msg("high", 14), msg("high", 20)], exhausted: true },
+      2,
+    )
+    expect(delivered(caught)).toEqual([
+      ["high-14", false],
+      ["high-20", false],
+    ])
+    expect(delivered(d.handle(copy(20, 14), 3))).toEqual([])
+    expect(delivered(d.handle(copy(21, 20), 3))).toEqual([["high-21", false]])
+    expect(d.lane("high").cursor).toBe(22)
+  })
+
+  it("takes a copy with no predecessor only into an idle lane known empty, with no doorbell pending", () => {
+    // nats-server 2.9 also says 0 when the subject's last message was deleted while older ones
+    // stay: a read still owed settles where the lane stands.
+    const { d } = opened({})
+    d.handle({ _tag: "Doorbell", lane: "normal" }, 1)
+    const rung = d.handle({ _tag: "Copy", lane: "normal", message: msg("normal", 4), previousSeq: 0 }, 1)
+    expect(delivered(rung)).toEqual([])
+    const read = d.handle(
+      { _tag: "ReadDone", lane: "normal", messages: [msg("normal", 2), msg("normal", 4)], exhausted: true },
+      2,
+    )
+    expect(delivered(read)).toEqual([
+      ["normal-2", false],
+      ["normal-4", false],
+    ])
+    // A read that found only what a copy brought meanwhile owes its doorbell no recheck.
+    const { d: e } = opened({})
+    e.handle({ _tag: "Copy", lane: "low", message: msg("low", 6), previousSeq: 0 }, 1)
+    expect(reads(e.handle({ _tag: "Doorbell", lane: "low" }, 1))).toEqual([["low", 7, 8]])
+    const taken = e.handle({ _tag: "Copy", lane: "low", message: msg("low", 7), previousSeq: 6 }, 1)
+    expect(delivered(taken)).toEqual([["low-7", false]])
+    const late = e.handle({ _tag: "ReadDone", lane: "low", messages: [msg("low", 7)], exhausted: true }, 2)
+    expect([delivered(late), reads(late), wake(late)]).toEqual([[], [], undefined])
+  })
+
+  it("rings the doorbell instead of buffering a copy when the lane's buffer is full", () => {
+    const { d } = opened({}, { maxInFlight: 1 })
+    const copy = (seq: number) =>
+      ({ _tag: "Copy", lane: "critical", message: msg("critical", seq), previousSeq: seq - 1 }) as const
+    expect(delivered(d.handle(copy(1), 1))).toEqual([["critical-1", false]])
+    expect(reads(d.handle(copy(2), 1))).toEqual([]) // buffered: no room to hand it out yet
+    // No room in the buffer for 3: the lane reads it.
+    expect(reads(d.handle(copy(3), 1))).toEqual([["critical", 3, 8]])
+    d.handle({ _tag: "ReadDone", lane: "critical", messages: [msg("critical", 3)], exhausted: true }, 2)
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["critical-1"] }, 2))).toEqual([["critical-2", false]])
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["critical-2"] }, 2))).toEqual([["critical-3", false]])
+  })
+
   it("looks again after growing delays when a doorbell's message is not readable yet, then gives up", () => {
     const { d } = opened({}, { recheckDelaysMs: [2, 5] })
     expect(reads(d.handle({ _tag: "Doorbell", lane: "high" }, 100))).toEqual([["high", 0, 8]])

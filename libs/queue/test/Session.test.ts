@@ -60,6 +60,51 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
   )
 
   it.effect(
+    "delivers messages published while sessions open and reconnect: each acked once, FIFO in every lane",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const r = unique("live")
+        const n = 400
+        // Published while sessions come and go: live copies, reads and opens overlap.
+        const producing = yield* Effect.forkChild(
+          Effect.forEach(
+            Array.from({ length: n }, (_, i) => i),
+            (i) =>
+              Effect.andThen(
+                queue.enqueue(r, { i }, { priority: priorities[i % priorities.length]! }),
+                i % 20 === 19 ? Effect.sleep("5 millis") : Effect.void, // paced: most arrive live
+              ),
+            { discard: true },
+          ),
+        )
+        const acked = new Set<number>()
+        for (let cycle = 0; cycle < 60 && acked.size < n; cycle++) {
+          const got = yield* Effect.scoped(
+            Effect.flatMap(queue.openSession(r, { maxInFlight: 8 }), (session) =>
+              take(session, Math.min(25, n - acked.size)),
+            ),
+          )
+          for (const lane of priorities) {
+            const order = got.filter((d) => d.priority === lane).map((d) => (d.payload as { i: number }).i)
+            expect(order).toEqual([...order].sort((a, b) => a - b)) // FIFO within the lane
+          }
+          for (const d of got) {
+            const i = (d.payload as { i: number }).i
+            expect([i, acked.has(i)]).toEqual([i, false]) // an acked message never comes back
+            acked.add(i)
+          }
+        }
+        yield* Fiber.join(producing)
+        expect(acked.size).toBe(n)
+        yield* eventually(
+          "the queue is empty",
+          Effect.map(queue.depth(r), (d) => d.critical + d.high + d.normal + d.low === 0),
+        )
+      }),
+  )
+
+  it.effect(
     "holds no JetStream consumer while it drains a backlog and live messages, and leaves none behind",
     () =>
       Effect.gen(function* () {

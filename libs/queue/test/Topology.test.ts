@@ -6,11 +6,14 @@ import {
   NatsConnection,
   QueueConfig,
   reconcile,
+  republishOf,
   streamConfig,
+  streamName,
 } from "@holdover/queue"
+import { priorities } from "@holdover/protocol"
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { Effect } from "effect"
-import { buildQueue, TestNats, unique, waitUntil } from "./support.ts"
+import { buildQueue, take, TestNats, unique, waitUntil } from "./support.ts"
 
 layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
   it.effect("creates one WorkQueue file stream per priority with the policy's limits", () =>
@@ -72,6 +75,45 @@ layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
       advisories.unsubscribe()
       expect(updates).toEqual([markerAdvisory])
     }),
+  )
+
+  it.effect(
+    "gives streams of an older Holdover live copies where the server can (2.10+); sessions deliver either way",
+    () =>
+      Effect.gen(function* () {
+        const namespace = unique("TOPO").toUpperCase()
+        const subjectPrefix = unique("t")
+        const { conn } = yield* buildQueue({ namespace: unique("OTHER").toUpperCase() })
+        const features = featuresOf(conn.serverVersion())
+        const settings = { ...defaultSettings, namespace, subjectPrefix }
+        // As an older Holdover created them: no republish.
+        for (const priority of priorities) {
+          const { republish: _, ...older } = streamConfig(settings, priority, features)
+          yield* Effect.promise(() => conn.jsm.streams.add(older))
+        }
+        const { queue } = yield* buildQueue({ namespace, subjectPrefix })
+        const republish = yield* Effect.forEach(priorities, (priority) =>
+          Effect.promise(() =>
+            conn.jsm.streams.info(streamName(settings, priority)).then((i) => i.config.republish),
+          ),
+        )
+        expect(republish).toEqual(
+          priorities.map((priority) =>
+            features.republishUpdate ? republishOf(settings, priority) : undefined,
+          ),
+        )
+        // Live messages reach an open session in priority order: from copies, or read after a doorbell.
+        const recipient = unique("olga")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* queue.openSession(recipient)
+            for (const priority of [...priorities].reverse())
+              yield* queue.enqueue(recipient, priority, { priority })
+            const got = yield* take(session, priorities.length)
+            expect(new Set(got.map((delivery) => delivery.payload))).toEqual(new Set(priorities))
+          }),
+        )
+      }),
   )
 
   it.effect("refuses to start on a stream it cannot change in place, naming it", () =>
