@@ -263,7 +263,14 @@ export const runConnection = Effect.fnUntraced(function* ({
     const congested = () => ws.bufferedAmount > maxBufferedBytes && ws.readyState === ws.OPEN
     const flush = () => {
       retry = undefined
-      while (held.length > 0 && !congested()) sendNow(held.shift()!)
+      const expired: Array<string> = []
+      while (held.length > 0 && !congested()) {
+        const next = held.shift()!
+        // Held so long that it expired: never sent, removed like an acked one.
+        if (Date.parse(next.expiresAt) <= Date.now()) expired.push(next.id)
+        else sendNow(next)
+      }
+      if (expired.length > 0) session.expiredUnsent(expired)
       if (held.length > 0 && !Deferred.isDoneUnsafe(outcome)) retry = setTimeout(flush, 5)
     }
     return {

@@ -34,7 +34,8 @@
 //   nothing is repeated after short, growing delays (`recheckDelaysMs`), then given up (the
 //   publish may have been refused: a full queue, a duplicate).
 // - A failed read is retried after a capped, jittered exponential delay; the lane keeps its turn.
-// - An expired message is deleted unsent. Anything at or below a lane's `redeliveredUpTo` (what an
+// - An expired message is deleted unsent (one handed out but expired before the runner could send
+//   it comes back as ExpiredUnsent, and is purged like an acked one). Anything at or below a lane's `redeliveredUpTo` (what an
 //   earlier session may have sent) is flagged redelivered.
 import { priorities, type Priority } from "@holdover/protocol"
 
@@ -74,11 +75,21 @@ export type DrainEvent<M extends Readable> =
   | { readonly _tag: "ReadFailed"; readonly lane: Priority }
   | { readonly _tag: "Doorbell"; readonly lane: Priority }
   /**
+   * The NATS connection came back: copies and doorbells sent meanwhile are lost, so every lane
+   * known empty is read once more (as at open: it holds the lower lanes back until read).
+   */
+  | { readonly _tag: "Resync" }
+  /**
    * A stream's copy of a message it just stored: `previousSeq` is the sequence of the last
    * message of the same subject stored before it (0: none).
    */
   | { readonly _tag: "Copy"; readonly lane: Priority; readonly message: M; readonly previousSeq: number }
   | { readonly _tag: "Acked"; readonly ids: ReadonlyArray<string> }
+  /**
+   * Handed out, but expired before they could be sent (held while the session record was written,
+   * or while the client's socket was full): removed like acked messages, counted as expired.
+   */
+  | { readonly _tag: "ExpiredUnsent"; readonly ids: ReadonlyArray<string> }
   | { readonly _tag: "PurgeDone"; readonly lane: Priority }
   | { readonly _tag: "PurgeFailed"; readonly lane: Priority }
 
@@ -157,6 +168,8 @@ export interface LaneState<M extends Readable> {
   reading: boolean
   /** A doorbell rang and no read has started since. */
   rang: boolean
+  /** The highest sequence a copy that rang the doorbell had (Infinity for a plain doorbell). */
+  rangFor: number
   /** The read under way was started by a doorbell. */
   readForDoorbell: boolean
   /** Re-reads done for the current doorbell. */
@@ -212,6 +225,7 @@ export class Drain<M extends Readable> {
       knowledge: "unknown",
       reading: false,
       rang: false,
+      rangFor: 0,
       readForDoorbell: false,
       rechecks: 0,
       span: 1,
@@ -252,6 +266,9 @@ export class Drain<M extends Readable> {
       case "Copy":
         this.copied(this.lane(event.lane), event.message, event.previousSeq)
         break
+      case "Resync":
+        for (const lane of this.lanes) if (lane.knowledge === "empty") lane.knowledge = "unknown"
+        break
       case "ReadDone":
         this.readDone(this.lane(event.lane), event.messages, event.exhausted, now)
         break
@@ -264,7 +281,10 @@ export class Drain<M extends Readable> {
         break
       }
       case "Acked":
-        this.acked(event.ids)
+        this.acked(event.ids, "acked")
+        break
+      case "ExpiredUnsent":
+        this.acked(event.ids, "expired")
         break
       case "PurgeDone": {
         const lane = this.lane(event.lane)
@@ -287,8 +307,9 @@ export class Drain<M extends Readable> {
     return decisions
   }
 
-  private ring(lane: LaneState<M>): void {
+  private ring(lane: LaneState<M>, upTo = Number.POSITIVE_INFINITY): void {
     lane.rang = true
+    lane.rangFor = Math.max(lane.rangFor, upTo)
     lane.rechecks = 0
     if (!lane.reading && lane.failures === 0) lane.notBefore = 0
   }
@@ -306,7 +327,7 @@ export class Drain<M extends Readable> {
     if (message.seq < lane.cursor) return // read already
     const next =
       previousSeq > 0 ? previousSeq < lane.cursor : lane.knowledge === "empty" && !lane.reading && !lane.rang
-    if (!next || lane.buffer.length >= this.options.maxInFlight) return this.ring(lane)
+    if (!next || lane.buffer.length >= this.options.maxInFlight) return this.ring(lane, message.seq)
     lane.buffer.push(message)
     lane.cursor = message.seq + 1
   }
@@ -329,6 +350,8 @@ export class Drain<M extends Readable> {
     for (const message of fresh) lane.buffer.push(message)
     const last = fresh.at(-1)
     if (last) lane.cursor = last.seq + 1
+    // Copies that rang while this read ran, and that it found: nothing more to look for.
+    if (lane.rang && lane.rangFor < lane.cursor) lane.rang = false
     // Something found, if only what copies brought meanwhile (then the cursor is past it): no
     // doorbell is owed a recheck, and a full read says there may be more.
     if (fresh.length > 0 || (messages.length > 0 && !exhausted)) {
@@ -345,13 +368,14 @@ export class Drain<M extends Readable> {
     }
   }
 
-  private acked(ids: ReadonlyArray<string>): void {
+  /** Takes messages out of flight: what lies below the oldest one still out can be purged. */
+  private acked(ids: ReadonlyArray<string>, as: "acked" | "expired"): void {
     for (const id of ids) {
       const entries = this.inFlight.get(id)
       if (!entries) continue
       this.inFlight.delete(id)
       this.inFlightCount -= entries.length
-      this.stats.acked++
+      this.stats[as]++
       for (const entry of entries) this.lane(entry.lane).acked.push(entry.seq)
     }
   }
@@ -451,6 +475,7 @@ export class Drain<M extends Readable> {
       lane.reading = true
       lane.readForDoorbell = lane.rang
       lane.rang = false
+      lane.rangFor = 0
       lane.readFrom = lane.cursor
       lane.readMax = batch
       decisions.push({ _tag: "Read", lane: lane.priority, fromSeq: lane.cursor, max: batch })

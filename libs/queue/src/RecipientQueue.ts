@@ -15,7 +15,7 @@ import {
   type Priority,
   type PriorityCounts,
 } from "@holdover/protocol"
-import { Cause, Clock, Context, Effect, Exit, Layer, Schedule, type Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effect"
 import { Breaker, type BreakerState, type Outcome } from "./Breaker.ts"
 import { envelopeHeaders, Header } from "./Envelope.ts"
 import { Gate } from "./Gate.ts"
@@ -221,7 +221,25 @@ function make() {
     // Sessions' JetStream API calls in flight on this node are bounded (reconnect storms).
     const apiPermits = new Gate(settings.apiConcurrency)
     const limited = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => apiPermits.withPermit(effect)
-    const sessions: SessionContext = { conn, settings, limited, copies: topology.copies }
+    // Sessions read their lanes again when the connection comes back (copies sent meanwhile are lost).
+    const resyncs = new Set<() => void>()
+    yield* Effect.forkScoped(
+      Stream.runForEach(conn.statusChanges, (up) =>
+        Effect.sync(() => {
+          if (up) for (const resync of resyncs) resync()
+        }),
+      ),
+    )
+    const sessions: SessionContext = {
+      conn,
+      settings,
+      limited,
+      copies: topology.copies,
+      onReconnect: (resync) => {
+        resyncs.add(resync)
+        return () => void resyncs.delete(resync)
+      },
+    }
 
     const ensureConnected = Effect.suspend(() =>
       conn.isConnected()

@@ -98,6 +98,11 @@ export interface RecipientSession {
   readonly ack: (ids: ReadonlyArray<string>) => Effect.Effect<number>
   /** The same, synchronously (for a caller outside any fiber). */
   readonly ackNow: (ids: ReadonlyArray<string>) => number
+  /**
+   * Deliveries the caller held back (a full socket) until they expired, and so never sent: removed
+   * like acked ones, counted as expired.
+   */
+  readonly expiredUnsent: (ids: ReadonlyArray<string>) => void
   readonly unacked: () => number
   /** Completes when the session ends: closed, or taken over by a newer session. */
   readonly ended: Effect.Effect<SessionEnd>
@@ -113,6 +118,8 @@ export interface SessionContext {
   readonly limited: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
   /** Priorities whose stream republishes live copies to the control subjects (Topology.ts). */
   readonly copies: ReadonlySet<Priority>
+  /** Calls `resync` whenever the NATS connection comes back, until the returned function is called. */
+  readonly onReconnect: (resync: () => void) => () => void
 }
 
 export interface SessionOptions {
@@ -414,9 +421,11 @@ export const openSession = Effect.fnUntraced(function* (
   /** A stream's copy of a message it stored, as a lane's next message (Drain.ts, "Copy"). */
   const laneOfStream = new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const))
   const onCopy = (msg: Msg, header: NonNullable<Msg["headers"]>, lane: Priority) => {
+    const seq = Number(header.get("Nats-Sequence"))
+    if (!Number.isSafeInteger(seq) || seq < 1) return
     const stamp = header.get("Nats-Time-Stamp") // 2.10+; stored just now on 2.9
     const stored = decodeStored(lane, {
-      seq: Number(header.get("Nats-Sequence")),
+      seq,
       header,
       get time() {
         return stamp ? new Date(stamp) : new Date()
@@ -443,7 +452,11 @@ export const openSession = Effect.fnUntraced(function* (
           if (msg.subject === control) {
             const header = msg.headers
             const lane = laneOfStream.get(header?.get("Nats-Stream") ?? "")
-            return header && lane ? onCopy(msg, header, lane) : onControl(msg)
+            if (!header || !lane) return onControl(msg)
+            // Only the stream's own copy of this recipient's subject (anything else on this
+            // subject could move a lane's cursor).
+            if (header.get("Nats-Subject") === subjectFor(settings, lane, recipient))
+              onCopy(msg, header, lane)
           }
           const kind = msg.subject.split(".")[prefixLength] as Priority
           if (priorities.includes(kind) && !context.copies.has(kind)) emit({ _tag: "Doorbell", lane: kind })
@@ -451,6 +464,10 @@ export const openSession = Effect.fnUntraced(function* (
       }),
     ),
     (sub) => Effect.sync(() => sub.unsubscribe()),
+  )
+  yield* Effect.acquireRelease(
+    Effect.sync(() => context.onReconnect(() => emit({ _tag: "Resync" }))),
+    (off) => Effect.sync(off),
   )
   yield* Effect.promise(() => nc.flush())
 
@@ -483,7 +500,13 @@ export const openSession = Effect.fnUntraced(function* (
                     step(() => {
                       const waiting = held ?? []
                       held = undefined
-                      if (!ending) for (const next of waiting) handOut(next)
+                      if (ending) return
+                      // The write may have taken long (a cluster electing a leader): what
+                      // expired meanwhile is not sent.
+                      const now = clock.currentTimeMillisUnsafe()
+                      const expired = waiting.filter((next) => Date.parse(next.expiresAt) <= now)
+                      for (const next of waiting) if (!expired.includes(next)) handOut(next)
+                      if (expired.length > 0) expireUnsent(expired.map((next) => next.id))
                     }),
                   ),
                 ),
@@ -557,7 +580,7 @@ export const openSession = Effect.fnUntraced(function* (
     handleEvents()
   }
   function emit(event: DrainEvent<Stored>): void {
-    if (ending && event._tag !== "Acked") return
+    if (ending && event._tag !== "Acked" && event._tag !== "ExpiredUnsent") return
     events.push(event)
     if (!handling) handleEvents()
   }
@@ -626,6 +649,9 @@ export const openSession = Effect.fnUntraced(function* (
     if (acked > 0) emit({ _tag: "Acked", ids })
     return acked
   }
+  function expireUnsent(ids: ReadonlyArray<string>): void {
+    if (ids.some((expiredId) => drain.inFlight.has(expiredId))) emit({ _tag: "ExpiredUnsent", ids })
+  }
 
   // Undefined only once the session has ended (not while it is ending): whoever waits on it
   // learns how it ended from `ended` at the same time.
@@ -663,6 +689,7 @@ export const openSession = Effect.fnUntraced(function* (
       }),
     ack: (ids) => Effect.sync(() => ackNow(ids)),
     ackNow,
+    expiredUnsent: expireUnsent,
     unacked: () => drain.inFlightCount,
     ended: Deferred.await(ended),
     end: Effect.asVoid(end("closed")),

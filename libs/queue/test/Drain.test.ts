@@ -170,6 +170,36 @@ describe("the drain policy", () => {
     expect([delivered(late), reads(late), wake(late)]).toEqual([[], [], undefined])
   })
 
+  it("reads every lane known empty once more when the NATS connection comes back, holding lower lanes until then", () => {
+    const { d } = opened({ low: [msg("low", 3)] }, { maxInFlight: 1 })
+    const resync = d.handle({ _tag: "Resync" }, 5)
+    expect(reads(resync)).toEqual([
+      ["critical", 0, 8],
+      ["high", 0, 1],
+      ["normal", 0, 1],
+    ])
+    d.handle({ _tag: "ReadDone", lane: "high", messages: [], exhausted: true }, 6)
+    d.handle({ _tag: "ReadDone", lane: "normal", messages: [], exhausted: true }, 6)
+    // A copy lost while disconnected: the read after the reconnect finds it, before anything lower.
+    const found = d.handle(
+      { _tag: "ReadDone", lane: "critical", messages: [msg("critical", 9)], exhausted: true },
+      6,
+    )
+    expect(delivered(found)).toEqual([])
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["low-3"] }, 7))).toEqual([["critical-9", false]])
+    // Nothing found: no rechecks (no doorbell rang).
+    expect(wake(d.handle({ _tag: "Resync" }, 8))).toBeUndefined()
+  })
+
+  it("does not read again for a copy that rang during a read which then found it", () => {
+    const { d } = opened({})
+    d.handle({ _tag: "Doorbell", lane: "high" }, 1) // a read from 0 under way
+    const rung = d.handle({ _tag: "Copy", lane: "high", message: msg("high", 5), previousSeq: 0 }, 1)
+    expect(reads(rung)).toEqual([])
+    const done = d.handle({ _tag: "ReadDone", lane: "high", messages: [msg("high", 5)], exhausted: true }, 2)
+    expect([delivered(done), reads(done), wake(done)]).toEqual([[["high-5", false]], [], undefined])
+  })
+
   it("rings the doorbell instead of buffering a copy when the lane's buffer is full", () => {
     const { d } = opened({}, { maxInFlight: 1 })
     const copy = (seq: number) =>
@@ -250,6 +280,18 @@ describe("the drain policy", () => {
     expect(delivered(out)).toEqual([["normal-2", false]])
     expect(deletes(out)).toEqual([["normal", [1], "expired"]])
     expect(d.stats.expired).toBe(1)
+  })
+
+  it("counts a message that expired before the runner could send it as expired, and purges it like an acked one", () => {
+    const { d, out } = opened({ normal: [msg("normal", 4, 50), msg("normal", 6)] })
+    expect(delivered(out)).toEqual([
+      ["normal-4", false],
+      ["normal-6", false],
+    ])
+    expect(purges(d.handle({ _tag: "ExpiredUnsent", ids: ["normal-4", "unknown"] }, 60))).toEqual([
+      ["normal", 6],
+    ])
+    expect([d.inFlightCount, d.stats.expired, d.stats.acked]).toEqual([1, 1, 0])
   })
 
   it("flags what an earlier session may have sent as redelivered", () => {

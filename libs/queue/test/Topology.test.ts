@@ -102,7 +102,7 @@ layer(TestNats.layer, { excludeTestServices: true })("topology", (it) => {
             features.republishUpdate ? republishOf(settings, priority) : undefined,
           ),
         )
-        // Live messages reach an open session in priority order: from copies, or read after a doorbell.
+        // Live messages reach an open session: from copies, or read after a doorbell.
         const recipient = unique("olga")
         yield* Effect.scoped(
           Effect.gen(function* () {
