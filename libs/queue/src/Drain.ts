@@ -35,8 +35,8 @@
 //   publish may have been refused: a full queue, a duplicate).
 // - A failed read is retried after a capped, jittered exponential delay; the lane keeps its turn.
 // - An expired message is deleted unsent (one handed out but expired before the runner could send
-//   it comes back as ExpiredUnsent, and is purged like an acked one). Anything at or below a lane's `redeliveredUpTo` (what an
-//   earlier session may have sent) is flagged redelivered.
+//   it comes back as ExpiredUnsent, and is purged like an acked one). Anything at or below a
+//   lane's `redeliveredUpTo` (what an earlier session may have sent) is flagged redelivered.
 import { priorities, type Priority } from "@holdover/protocol"
 
 /** What the policy needs to know of a stored message. */

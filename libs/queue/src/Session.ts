@@ -160,15 +160,30 @@ const answerOf = (stream: string, msg: Msg, status: number): StoredRecord | null
   if (status === Status.EndOfBatch) return undefined
   if (status !== Status.Ok)
     throw new Error(`direct get from ${stream}: status ${status} ${msg.headers?.description ?? ""}`)
+  return recordOf(msg, new Date(0))
+}
+
+/**
+ * A stored message as a direct get or a stream's copy carries it (`Nats-Sequence`, and
+ * `Nats-Time-Stamp` where the server sends one; `unstamped` otherwise).
+ */
+const recordOf = (msg: Msg, unstamped: Date): StoredRecord => {
   const header = msg.headers
   return {
     seq: Number(header?.get("Nats-Sequence")),
     header,
     get time() {
-      return new Date(header?.get("Nats-Time-Stamp") ?? 0)
+      const stamp = header?.get("Nats-Time-Stamp")
+      return stamp ? new Date(stamp) : unstamped
     },
     string: () => msg.string(),
   }
+}
+
+/** What the drain policy holds of a stored message of `lane`. */
+const storedOf = (lane: Priority, record: StoredRecord): Stored => {
+  const stored = decodeStored(lane, record)
+  return { ...stored, expiresAtMs: Date.parse(stored.expiresAt) }
 }
 
 const parse = <A>(text: string): A | undefined => {
@@ -266,10 +281,7 @@ export const openSession = Effect.fnUntraced(function* (
       const following = batched ? Number(found[0]?.header?.get("Nats-Num-Pending") || Number.NaN) : Number.NaN
       /** Messages of the subject from the first one found on (when the server says). */
       const count = Number.isInteger(following) ? following + 1 : undefined
-      const messages = found.map((message): Stored => {
-        const stored = decodeStored(lane, message)
-        return { ...stored, expiresAtMs: Date.parse(stored.expiresAt) }
-      })
+      const messages = found.map((message) => storedOf(lane, message))
       return { messages, exhausted, count }
     })
 
@@ -420,23 +432,18 @@ export const openSession = Effect.fnUntraced(function* (
 
   /** A stream's copy of a message it stored, as a lane's next message (Drain.ts, "Copy"). */
   const laneOfStream = new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const))
-  const onCopy = (msg: Msg, header: NonNullable<Msg["headers"]>, lane: Priority) => {
-    const seq = Number(header.get("Nats-Sequence"))
-    if (!Number.isSafeInteger(seq) || seq < 1) return
-    const stamp = header.get("Nats-Time-Stamp") // 2.10+; stored just now on 2.9
-    const stored = decodeStored(lane, {
-      seq,
-      header,
-      get time() {
-        return stamp ? new Date(stamp) : new Date()
-      },
-      string: () => msg.string(),
-    })
+  const token = subjectToken(recipient)
+  const onCopy = (msg: Msg, lane: Priority) => {
+    const record = recordOf(msg, new Date()) // 2.9 sends no time stamp: it was stored just now
+    // Only the stream's own copy of this recipient's subject, with a sequence (anything else on
+    // the control subject could move a lane's cursor).
+    if (record.header?.get("Nats-Subject") !== `${settings.subjectPrefix}.${lane}.${token}`) return
+    if (!Number.isSafeInteger(record.seq) || record.seq < 1) return
     emit({
       _tag: "Copy",
       lane,
-      message: { ...stored, expiresAtMs: Date.parse(stored.expiresAt) },
-      previousSeq: Number(header.get("Nats-Last-Sequence")) || 0,
+      message: storedOf(lane, record),
+      previousSeq: Number(record.header.get("Nats-Last-Sequence")) || 0,
     })
   }
   // One subscription: the control subject carries takeover and presence requests and the copies
@@ -446,17 +453,12 @@ export const openSession = Effect.fnUntraced(function* (
   const prefixLength = settings.subjectPrefix.split(".").length
   yield* Effect.acquireRelease(
     Effect.sync(() =>
-      nc.subscribe(everyLaneCopies ? control : `${settings.subjectPrefix}.*.${subjectToken(recipient)}`, {
+      nc.subscribe(everyLaneCopies ? control : `${settings.subjectPrefix}.*.${token}`, {
         callback: (error, msg) => {
           if (error) return
           if (msg.subject === control) {
-            const header = msg.headers
-            const lane = laneOfStream.get(header?.get("Nats-Stream") ?? "")
-            if (!header || !lane) return onControl(msg)
-            // Only the stream's own copy of this recipient's subject (anything else on this
-            // subject could move a lane's cursor).
-            if (header.get("Nats-Subject") === subjectFor(settings, lane, recipient))
-              onCopy(msg, header, lane)
+            const lane = laneOfStream.get(msg.headers?.get("Nats-Stream") ?? "")
+            return lane ? onCopy(msg, lane) : onControl(msg)
           }
           const kind = msg.subject.split(".")[prefixLength] as Priority
           if (priorities.includes(kind) && !context.copies.has(kind)) emit({ _tag: "Doorbell", lane: kind })
@@ -504,9 +506,11 @@ export const openSession = Effect.fnUntraced(function* (
                       // The write may have taken long (a cluster electing a leader): what
                       // expired meanwhile is not sent.
                       const now = clock.currentTimeMillisUnsafe()
-                      const expired = waiting.filter((next) => Date.parse(next.expiresAt) <= now)
-                      for (const next of waiting) if (!expired.includes(next)) handOut(next)
-                      if (expired.length > 0) expireUnsent(expired.map((next) => next.id))
+                      const expired: Array<string> = []
+                      for (const next of waiting)
+                        if (Date.parse(next.expiresAt) <= now) expired.push(next.id)
+                        else handOut(next)
+                      if (expired.length > 0) expireUnsent(expired)
                     }),
                   ),
                 ),
