@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto"
 import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
 import { RecipientQueue, type Delivery, type RecipientSession, type SessionEnd } from "@holdover/queue"
-import { Cause, Deferred, Effect, Exit, Fiber, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, Schema, Scope } from "effect"
 import type { WebSocket } from "ws"
 import { fromSchemaError, toErrorBody, type AnyError } from "./ApiError.ts"
 import { Auth, AuthError, type Principal } from "./Auth.ts"
@@ -58,7 +58,8 @@ export const runConnection = Effect.fnUntraced(function* ({
   const metrics = yield* Metrics
   const limits = yield* Limits
   const publisher = yield* Publisher
-  const connectionId = randomUUID()
+  // Made when first needed (a frame other than an ack): an idle connection never needs one.
+  let connectionId: string | undefined
   const connectedAt = Date.now()
   let wireBytesCounted = 0
   const countWireBytes = () => {
@@ -71,8 +72,19 @@ export const runConnection = Effect.fnUntraced(function* ({
   let peerClosed = false
   // How a served session ends: the first of the client closing, the session ending, the token
   // expiring, a missing pong, or a frame ending it. Settled by whoever comes first.
-  const outcome = yield* Deferred.make<Closed, unknown>()
-  const finish = (closed: Closed) => void Deferred.doneUnsafe(outcome, Exit.succeed(closed))
+  let outcome: Closed | undefined
+  let onOutcome: ((closed: Closed) => void) | undefined
+  const finish = (closed: Closed) => {
+    if (outcome) return
+    outcome = closed
+    onOutcome?.(closed)
+  }
+  /** Fails with the outcome once there is one. */
+  const outcomeReached = Effect.callback<never, Closed>((resume) => {
+    if (outcome) return resume(Effect.fail(outcome))
+    onOutcome = (closed) => resume(Effect.fail(closed))
+    return Effect.sync(() => void (onOutcome = undefined))
+  })
   // Frames received and not handled yet. `onFrame` is told of each: the wait for the auth frame,
   // then the served connection's frame handling.
   const inbox: Array<string> = []
@@ -90,16 +102,6 @@ export const runConnection = Effect.fnUntraced(function* ({
     onFrame?.()
   })
   ws.on("pong", () => (lastPong = Date.now()))
-  yield* Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      metrics.connections.dec()
-      countWireBytes()
-    }),
-  )
-  // Interrupted (drain): tell the client to come back at once, elsewhere.
-  yield* Effect.addFinalizer(() =>
-    peerClosed || ws.readyState !== ws.OPEN ? Effect.void : close(CloseCode.Restarting, "gateway restarting"),
-  )
 
   let corked = false
   const uncork = () => {
@@ -131,51 +133,54 @@ export const runConnection = Effect.fnUntraced(function* ({
 
   const program = Effect.gen(function* () {
     if (refuse) return yield* refuse
-    const principal = yield* authenticate
+    const principal = yield* authenticate()
     if (!principal.scopes.has("receive"))
       return yield* new Closed({ code: CloseCode.Forbidden, reason: 'the token lacks the "receive" scope' })
     yield* serve(principal)
   })
 
-  const firstFrame = Effect.callback<string>((resume) => {
-    const waiting = inbox.shift()
-    if (waiting !== undefined) return resume(Effect.succeed(waiting))
-    onFrame = () => {
-      onFrame = undefined
-      resume(Effect.succeed(inbox.shift() ?? ""))
-    }
-    return Effect.sync(() => void (onFrame = undefined))
-  })
-
-  const authenticate: Effect.Effect<Principal, Closed> = Effect.gen(function* () {
-    const verified =
-      preAuth ??
-      (yield* Effect.gen(function* () {
-        const first = yield* firstFrame.pipe(
-          Effect.timeoutOrElse({
-            duration: config.authTimeoutMs,
-            orElse: () =>
-              Effect.fail(
-                new Closed({ code: CloseCode.Unauthenticated, reason: "no auth frame within 5 s" }),
-              ),
-          }),
-        )
-        const frame = parseFrame(first)
-        if (frame._tag !== "Frame" || frame.frame.type !== "auth")
-          return yield* new Closed({
-            code: CloseCode.Unauthenticated,
-            reason: 'the first frame must be {"type":"auth","token":…}',
-          })
-        return yield* Effect.exit(auth.verify(frame.frame.token))
-      }))
-    if (Exit.isSuccess(verified)) return verified.value
-    const failure = Cause.squash(verified.cause)
-    const error = failure instanceof AuthError ? failure : undefined
-    return yield* new Closed({
-      code: error?.code === "FORBIDDEN" ? CloseCode.Forbidden : CloseCode.Unauthenticated,
-      reason: error?.message ?? "not authenticated",
+  const firstFrame = () =>
+    Effect.callback<string>((resume) => {
+      const waiting = inbox.shift()
+      if (waiting !== undefined) return resume(Effect.succeed(waiting))
+      onFrame = () => {
+        onFrame = undefined
+        resume(Effect.succeed(inbox.shift() ?? ""))
+      }
+      return Effect.sync(() => void (onFrame = undefined))
     })
-  })
+
+  // Built when used (not kept for the connection's life).
+  const authenticate = (): Effect.Effect<Principal, Closed> =>
+    Effect.gen(function* () {
+      const verified =
+        preAuth ??
+        (yield* Effect.gen(function* () {
+          const first = yield* firstFrame().pipe(
+            Effect.timeoutOrElse({
+              duration: config.authTimeoutMs,
+              orElse: () =>
+                Effect.fail(
+                  new Closed({ code: CloseCode.Unauthenticated, reason: "no auth frame within 5 s" }),
+                ),
+            }),
+          )
+          const frame = parseFrame(first)
+          if (frame._tag !== "Frame" || frame.frame.type !== "auth")
+            return yield* new Closed({
+              code: CloseCode.Unauthenticated,
+              reason: 'the first frame must be {"type":"auth","token":…}',
+            })
+          return yield* Effect.exit(auth.verify(frame.frame.token))
+        }))
+      if (Exit.isSuccess(verified)) return verified.value
+      const failure = Cause.squash(verified.cause)
+      const error = failure instanceof AuthError ? failure : undefined
+      return yield* new Closed({
+        code: error?.code === "FORBIDDEN" ? CloseCode.Forbidden : CloseCode.Unauthenticated,
+        reason: error?.message ?? "not authenticated",
+      })
+    })
 
   const serve = (principal: Principal) =>
     Effect.gen(function* () {
@@ -207,15 +212,19 @@ export const runConnection = Effect.fnUntraced(function* ({
           ),
         )
       metrics.sessions.inc()
-      yield* Effect.addFinalizer(() => Effect.sync(() => metrics.sessions.dec()))
-      // Runs before the session ends: acks that already arrived still count.
+      /** What serves the session once it is welcomed: stopped when the connection ends. */
+      const serving: Array<{ readonly stop: Effect.Effect<void> }> = []
+      // One finalizer, run before the session's own: the frame handling and the timers stop, the
+      // acks that already arrived still count, then the session ends.
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
+          for (const part of serving.splice(0).reverse()) yield* part.stop
           const ids = inbox.splice(0).flatMap((text) => {
             const parsed = parseFrame(text)
             return parsed._tag === "Frame" && parsed.frame.type === "ack" ? parsed.frame.ids : []
           })
           if (ids.length > 0) metrics.acked.inc(yield* session.ack(ids))
+          metrics.sessions.dec()
         }),
       )
       yield* send({
@@ -227,13 +236,9 @@ export const runConnection = Effect.fnUntraced(function* ({
         heartbeatMs: config.heartbeatMs,
       })
       const run = Effect.runForkWith(yield* Effect.context<never>())
-      const frames = handleFrames(principal, session, run)
-      const beats = heartbeats(principal.exp * 1000)
-      // Stops the frame handling and the timers first (finalizers run last-added first).
-      yield* Effect.addFinalizer(() => Effect.andThen(beats.stop, frames.stop))
+      serving.push(handleFrames(principal, session, run), heartbeats(principal.exp * 1000))
       // Deliveries stop only once the session has ended: how it ended decides the code.
       session.listen(deliveries(session, run))
-      return yield* yield* Deferred.await(outcome)
     })
 
   /** Sends what the session hands out, holding it back while the socket's buffer is full. */
@@ -271,7 +276,7 @@ export const runConnection = Effect.fnUntraced(function* ({
         else sendNow(next)
       }
       if (expired.length > 0) session.expiredUnsent(expired)
-      if (held.length > 0 && !Deferred.isDoneUnsafe(outcome)) retry = setTimeout(flush, 5)
+      if (held.length > 0 && outcome === undefined) retry = setTimeout(flush, 5)
     }
     return {
       deliver: (delivery: Delivery) => {
@@ -324,22 +329,24 @@ export const runConnection = Effect.fnUntraced(function* ({
       sendFrame({ type: "error", code: "INTERNAL", message: "internal error; frame ignored" })
       return undefined
     }
-    const work = Effect.gen(function* () {
-      for (let text = inbox.shift(); text !== undefined; text = inbox.shift()) {
-        const closed = yield* handleFrame(principal, session, text, counts).pipe(
-          Effect.catchDefect((defect) => Effect.sync(() => frameFailed(defect))),
-        )
-        if (closed) return finish(closed)
-      }
-    }).pipe(
-      Effect.ensuring(
-        Effect.sync(() => {
-          worker = undefined
-          busy = false
-          wake() // a frame that came after the loop's last look
-        }),
-      ),
-    )
+    // Built per run (frames other than acks are rare; an idle connection keeps none).
+    const work = () =>
+      Effect.gen(function* () {
+        for (let text = inbox.shift(); text !== undefined; text = inbox.shift()) {
+          const closed = yield* handleFrame(principal, session, text, counts).pipe(
+            Effect.catchDefect((defect) => Effect.sync(() => frameFailed(defect))),
+          )
+          if (closed) return finish(closed)
+        }
+      }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            worker = undefined
+            busy = false
+            wake() // a frame that came after the loop's last look
+          }),
+        ),
+      )
     /** An ack of messages in flight, applied at once (no fiber): true if `text` was one. */
     const ackedAtOnce = (text: string): boolean => {
       if (!text.startsWith('{"type":"ack"')) return false
@@ -358,12 +365,12 @@ export const runConnection = Effect.fnUntraced(function* ({
       return true
     }
     const wake = () => {
-      if (stopped || busy || Deferred.isDoneUnsafe(outcome)) return
+      if (stopped || busy || outcome !== undefined) return
       // Acks (most frames) in order, at once, while no other frame is being handled.
       while (inbox.length > 0 && ackedAtOnce(inbox[0]!)) inbox.shift()
       if (inbox.length === 0) return
       busy = true
-      const fiber = run(work)
+      const fiber = run(work())
       if (busy) worker = fiber // (it may have finished already)
     }
     onFrame = wake
@@ -393,7 +400,7 @@ export const runConnection = Effect.fnUntraced(function* ({
         yield* Effect.logDebug("messages acked", { ids: parsed.frame.ids, acked, session: session.id })
         if (acked > 0) return undefined
       }
-      if (!(yield* limits.frame(connectionId))) {
+      if (!(yield* limits.frame((connectionId ??= randomUUID())))) {
         yield* send({
           type: "error",
           code: "RATE_LIMITED",
@@ -447,14 +454,36 @@ export const runConnection = Effect.fnUntraced(function* ({
       return undefined
     })
 
-  const exit = yield* Effect.exit(Effect.scoped(program))
-  if (!peerClosed) {
-    const closed = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
-    if (closed instanceof Closed) yield* close(closed.code, closed.reason)
-    else if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
-      yield* close(CloseCode.Restarting, "gateway restarting")
-    else yield* close(CloseCode.Restarting, "internal error")
-  }
+  /** Closes the socket as the connection ended (when the peer has not), and counts it gone. */
+  const closeAs = (exit: Exit.Exit<unknown, unknown>) =>
+    Effect.suspend(() => {
+      const closed = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      const closing = peerClosed
+        ? Effect.void
+        : closed instanceof Closed
+          ? close(closed.code, closed.reason)
+          : Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+            ? close(CloseCode.Restarting, "gateway restarting") // the node drains: come back elsewhere
+            : close(CloseCode.Restarting, "internal error")
+      return Effect.andThen(
+        closing,
+        Effect.sync(() => {
+          metrics.connections.dec()
+          countWireBytes()
+        }),
+      )
+    })
+
+  // The connection's one scope holds the session and what serves it. The program returns once
+  // the connection is served; the fiber then waits for its outcome (one wait, one frame deep:
+  // an idle connection's whole fiber). However it ends — a Closed, interrupted by the node's
+  // drain, a defect — the scope closes first (unacked messages go back), then the socket.
+  const scope = yield* Scope.make()
+  yield* Scope.provide(program, scope).pipe(
+    Effect.andThen(outcomeReached),
+    Effect.onExit((exit) => Effect.andThen(Scope.close(scope, exit), closeAs(exit))),
+    Effect.exit,
+  )
 })
 
 type Runner = ReturnType<typeof Effect.runForkWith<never>>

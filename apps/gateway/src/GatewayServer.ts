@@ -169,7 +169,7 @@ export class GatewayServer extends Context.Service<GatewayServer, GatewayServerS
         const start = (preAuth: Exit.Exit<Principal, AuthError> | undefined) =>
           wss.handleUpgrade(request, socket, head, (ws) => {
             guardReceiver(ws)
-            runInSet(Effect.scoped(runConnection({ ws, socket: socket as Socket, preAuth, refuse })))
+            runInSet(runConnection({ ws, socket: socket as Socket, preAuth, refuse }))
           })
         if (token === undefined || refuse) return start(undefined)
         Effect.runPromise(Effect.exit(auth.verify(token))).then(start, () => start(undefined))

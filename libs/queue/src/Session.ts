@@ -42,13 +42,14 @@
 //   `callRetry`); an ack whose purge never succeeds leaves the message for the next session.
 import { randomUUID } from "node:crypto"
 import { priorities, type Priority } from "@holdover/protocol"
-import type { Msg } from "@nats-io/transport-node"
-import { Clock, Deferred, Effect, Exit, FiberSet, Schedule, Stream, type Scope } from "effect"
+import type { Msg, Subscription } from "@nats-io/transport-node"
+import { Clock, Deferred, Effect, Exit, Schedule, Stream, type Scope } from "effect"
 import { acceptGets, Drain, type Decision, type DrainEvent } from "./Drain.ts"
 import { decodeStored, type Delivery, type StoredRecord } from "./Envelope.ts"
 import type { NatsConnectionShape } from "./NatsConnection.ts"
 import type { QueueSettings } from "./QueueConfig.ts"
 import { subjectToken } from "./RecipientKey.ts"
+import { OwnedFibers } from "./OwnedFibers.ts"
 import { queueError, type QueueError } from "./QueueError.ts"
 import { Replies, Status } from "./Replies.ts"
 import {
@@ -147,6 +148,18 @@ const callRetry = Schedule.exponential("100 millis").pipe(Schedule.jittered, Sch
 const readBatch = 256
 /** The most gets by subject one read issues side by side (no batched gets: 2.9, 2.10, replicas). */
 const maxParallelGets = 16
+
+const streamLanes = new WeakMap<QueueSettings, ReadonlyMap<string, Priority>>()
+
+/** Which lane a stream holds (from a copy's `Nats-Stream`): one map per settings, not per session. */
+const lanesByStream = (settings: QueueSettings): ReadonlyMap<string, Priority> => {
+  let lanes = streamLanes.get(settings)
+  if (lanes === undefined) {
+    lanes = new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const))
+    streamLanes.set(settings, lanes)
+  }
+  return lanes
+}
 
 /** Where a stream answers direct gets (Holdover uses no JetStream domain or API prefix). */
 const directGetSubject = (stream: string) => `$JS.API.DIRECT.GET.${stream}`
@@ -358,11 +371,10 @@ export const openSession = Effect.fnUntraced(function* (
   const ended = yield* Deferred.make<SessionEnd>()
   const clock = yield* Clock.Clock
   // Reads, the first record write and timers; interrupted when the session ends.
-  const work = yield* FiberSet.make()
-  const forkWork = yield* FiberSet.runtime(work)()
+  const services = yield* Effect.context<never>()
+  const work = new OwnedFibers(services)
   // Purges and deletes of acked or expired messages: awaited when the session ends.
-  const deletes = yield* FiberSet.make()
-  const forkDelete = yield* FiberSet.runtime(deletes)()
+  const deletes = new OwnedFibers(services)
   // The policy runs synchronously on each event (doorbells, reads done, acks, purges done,
   // timers): no fiber waits while the session is idle, and none is started per event. Events
   // that come while one is handled (or before the open is done) wait here, in order.
@@ -387,9 +399,9 @@ export const openSession = Effect.fnUntraced(function* (
       ending = true
       return Effect.gen(function* () {
         // The driver, reads and timers stop here; deletes go on.
-        yield* FiberSet.clear(work)
+        yield* work.interruptAll
         // Acks already given are applied before anyone else reads this recipient's queue.
-        yield* FiberSet.awaitEmpty(deletes).pipe(
+        yield* deletes.awaitEmpty.pipe(
           Effect.timeoutOrElse({ duration: timeout * 3, orElse: () => Effect.void }),
         )
         // …and so are the ones whose purge was still to come.
@@ -431,7 +443,7 @@ export const openSession = Effect.fnUntraced(function* (
   }
 
   /** A stream's copy of a message it stored, as a lane's next message (Drain.ts, "Copy"). */
-  const laneOfStream = new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const))
+  const laneOfStream = lanesByStream(settings)
   const token = subjectToken(recipient)
   const onCopy = (msg: Msg, lane: Priority) => {
     const record = recordOf(msg, new Date()) // 2.9 sends no time stamp: it was stored just now
@@ -451,34 +463,44 @@ export const openSession = Effect.fnUntraced(function* (
   // older Holdover on nats-server 2.9), its own subject rings the doorbell: `<prefix>.*.<token>`.
   const everyLaneCopies = priorities.every((lane) => context.copies.has(lane))
   const prefixLength = settings.subjectPrefix.split(".").length
-  yield* Effect.acquireRelease(
-    Effect.sync(() =>
-      nc.subscribe(everyLaneCopies ? control : `${settings.subjectPrefix}.*.${token}`, {
-        callback: (error, msg) => {
-          if (error) return
-          if (msg.subject === control) {
-            const lane = laneOfStream.get(msg.headers?.get("Nats-Stream") ?? "")
-            return lane ? onCopy(msg, lane) : onControl(msg)
-          }
-          const kind = msg.subject.split(".")[prefixLength] as Priority
-          if (priorities.includes(kind) && !context.copies.has(kind)) emit({ _tag: "Doorbell", lane: kind })
-        },
-      }),
+  // One finalizer for everything the session holds (a scope's finalizer costs a closure chain
+  // and a map entry each, per idle connection): its end once it is open, then the
+  // subscription and the reconnect hook, and any fiber still running.
+  let opened = false
+  const holding: { subscription?: Subscription; offReconnect?: () => void } = {}
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => (opened ? end("closed") : Effect.void)).pipe(
+      Effect.ensuring(
+        Effect.suspend(() => {
+          holding.offReconnect?.()
+          holding.subscription?.unsubscribe()
+          return Effect.andThen(work.close, deletes.close)
+        }),
+      ),
     ),
-    (sub) => Effect.sync(() => sub.unsubscribe()),
   )
-  yield* Effect.acquireRelease(
-    Effect.sync(() => context.onReconnect(() => emit({ _tag: "Resync" }))),
-    (off) => Effect.sync(off),
-  )
-  yield* Effect.promise(() => nc.flush())
+  holding.subscription = nc.subscribe(everyLaneCopies ? control : `${settings.subjectPrefix}.*.${token}`, {
+    callback: (error, msg) => {
+      if (error) return
+      if (msg.subject === control) {
+        const lane = laneOfStream.get(msg.headers?.get("Nats-Stream") ?? "")
+        return lane ? onCopy(msg, lane) : onControl(msg)
+      }
+      const kind = msg.subject.split(".")[prefixLength] as Priority
+      if (priorities.includes(kind) && !context.copies.has(kind)) emit({ _tag: "Doorbell", lane: kind })
+    },
+  })
+  holding.offReconnect = context.onReconnect(() => emit({ _tag: "Resync" }))
+  // No flush (a round trip) before the reads: they are requests on the same connection, after
+  // the subscription, so the server (and, in a cluster, the stream leader they are routed to)
+  // has its interest before it reads — a message stored after a read looked sends its copy here.
 
   /** Performs the policy's decisions, in order: I/O in fibers of its own, hand-outs at once. */
   const apply = (decisions: ReadonlyArray<Decision<Stored>>): void => {
     for (const decision of decisions)
       switch (decision._tag) {
         case "Read":
-          forkWork(
+          work.fork(
             readLane(decision.lane, decision.fromSeq, decision.max).pipe(
               Effect.match({
                 onSuccess: ({ messages, exhausted }) =>
@@ -495,7 +517,7 @@ export const openSession = Effect.fnUntraced(function* (
             // The record says "open" before anything is handed out; what comes meanwhile waits.
             recordWritten = true
             held = []
-            forkWork(
+            work.fork(
               writeRecord({ state: "open", session: id }).pipe(
                 Effect.andThen(
                   Effect.sync(() =>
@@ -522,7 +544,7 @@ export const openSession = Effect.fnUntraced(function* (
           break
         }
         case "Purge":
-          forkDelete(
+          deletes.fork(
             purgeBefore(decision.lane, decision.beforeSeq).pipe(
               Effect.match({
                 onSuccess: () => emit({ _tag: "PurgeDone", lane: decision.lane }),
@@ -532,13 +554,13 @@ export const openSession = Effect.fnUntraced(function* (
           )
           break
         case "Delete":
-          for (const seq of decision.seqs) forkDelete(deleteOne(decision.lane, seq))
+          for (const seq of decision.seqs) deletes.fork(deleteOne(decision.lane, seq))
           break
         case "WakeAt": {
           if (decision.at >= wakeAt) break
           const at = decision.at
           wakeAt = at
-          forkWork(
+          work.fork(
             Effect.sleep(Math.max(0, at - clock.currentTimeMillisUnsafe())).pipe(
               Effect.andThen(
                 Effect.sync(() => {
@@ -645,7 +667,7 @@ export const openSession = Effect.fnUntraced(function* (
   // The open's own decisions first, then whatever came meanwhile.
   apply(later)
   handleEvents()
-  yield* Effect.addFinalizer(() => end("closed"))
+  opened = true
 
   /** Applied at once: an ack given before the session ends is purged before it ends. */
   const ackNow = (ids: ReadonlyArray<string>): number => {
@@ -672,17 +694,11 @@ export const openSession = Effect.fnUntraced(function* (
       })
     })
   })
-  return {
+  return withDeliveries({
     id,
     recipient,
     pending,
     maxInFlight: options.maxInFlight,
-    // Built when asked for (most sessions are listened to instead).
-    get deliveries() {
-      return Stream.fromEffectRepeat(next).pipe(
-        Stream.takeWhile((delivery): delivery is Delivery => delivery !== undefined),
-      )
-    },
     next,
     listen: (listener) =>
       step(() => {
@@ -698,8 +714,26 @@ export const openSession = Effect.fnUntraced(function* (
     ended: Deferred.await(ended),
     end: Effect.asVoid(end("closed")),
     stats: () => ({ ...drain.stats }),
-  } satisfies RecipientSession
+  })
 })
+
+/**
+ * `deliveries` is built when asked for (most sessions are listened to instead), by a getter on a
+ * prototype all sessions share: a getter in each session's object literal would put its
+ * properties in dictionary mode (≈ 0.8 KB of heap a session).
+ */
+const deliveriesPrototype = {
+  get deliveries(): Stream.Stream<Delivery> {
+    return Stream.fromEffectRepeat((this as unknown as RecipientSession).next).pipe(
+      Stream.takeWhile((delivery): delivery is Delivery => delivery !== undefined),
+    )
+  },
+}
+const withDeliveries = (session: Omit<RecipientSession, "deliveries">): RecipientSession =>
+  Object.assign(
+    Object.create(deliveriesPrototype) as { readonly deliveries: Stream.Stream<Delivery> },
+    session,
+  )
 
 /** Asks whether a session of the recipient is open anywhere in the cluster. */
 export const askPresence = (conn: NatsConnectionShape, settings: QueueSettings, recipient: string) =>

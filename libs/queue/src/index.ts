@@ -1,5 +1,6 @@
 export * from "./Envelope.ts"
 export { Gate } from "./Gate.ts"
+export { OwnedFibers } from "./OwnedFibers.ts"
 export * from "./NatsConnection.ts"
 export { Breaker, type Outcome, type Ticket } from "./Breaker.ts"
 export { decodeHeaders, fastHeaders } from "./NatsHeaders.ts"
