@@ -4,16 +4,17 @@
 // the open on (about 1 KB of heap for each idle connection, measured in the idle bench's heap
 // snapshots). Fibers run with the services they were given (the session's: its Clock, which is
 // a TestClock in tests); one that fails is only removed (callers handle their own failures).
+// Its effects are built when asked for (methods), not held by each instance.
 import { Effect, Fiber } from "effect"
-import type { Context } from "effect"
 
 export class OwnedFibers {
   private fibers: Set<Fiber.Fiber<unknown, unknown>> | undefined
   private closed = false
   private readonly runFork: (effect: Effect.Effect<unknown, unknown>) => Fiber.Fiber<unknown, unknown>
 
-  constructor(services: Context.Context<never>) {
-    this.runFork = Effect.runForkWith(services)
+  /** `runFork` starts a fiber with the owner's services: `Effect.runForkWith(services)`. */
+  constructor(runFork: (effect: Effect.Effect<unknown, unknown>) => Fiber.Fiber<unknown, unknown>) {
+    this.runFork = runFork
   }
 
   /** Starts `effect` in a fiber of its own, kept until it is done; none once closed. */
@@ -32,20 +33,28 @@ export class OwnedFibers {
   }
 
   /** Interrupts every fiber still running (new ones may still start). */
-  readonly interruptAll: Effect.Effect<void> = Effect.suspend(() =>
-    this.fibers === undefined || this.fibers.size === 0 ? Effect.void : Fiber.interruptAll([...this.fibers]),
-  )
+  interruptAll(): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      this.fibers === undefined || this.fibers.size === 0
+        ? Effect.void
+        : Fiber.interruptAll([...this.fibers]),
+    )
+  }
 
   /** Waits until none is running, including fibers started while it waits. */
-  readonly awaitEmpty: Effect.Effect<void> = Effect.suspend(() =>
-    this.fibers === undefined || this.fibers.size === 0
-      ? Effect.void
-      : Effect.andThen(Fiber.awaitAll([...this.fibers]), this.awaitEmpty),
-  )
+  awaitEmpty(): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      this.fibers === undefined || this.fibers.size === 0
+        ? Effect.void
+        : Effect.andThen(Fiber.awaitAll([...this.fibers]), this.awaitEmpty()),
+    )
+  }
 
   /** Interrupts what runs and starts nothing more. */
-  readonly close: Effect.Effect<void> = Effect.suspend(() => {
-    this.closed = true
-    return this.interruptAll
-  })
+  close(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.closed = true
+      return this.interruptAll()
+    })
+  }
 }

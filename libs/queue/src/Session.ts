@@ -371,10 +371,10 @@ export const openSession = Effect.fnUntraced(function* (
   const ended = yield* Deferred.make<SessionEnd>()
   const clock = yield* Clock.Clock
   // Reads, the first record write and timers; interrupted when the session ends.
-  const services = yield* Effect.context<never>()
-  const work = new OwnedFibers(services)
+  const runFork = Effect.runForkWith(yield* Effect.context<never>())
+  const work = new OwnedFibers(runFork)
   // Purges and deletes of acked or expired messages: awaited when the session ends.
-  const deletes = new OwnedFibers(services)
+  const deletes = new OwnedFibers(runFork)
   // The policy runs synchronously on each event (doorbells, reads done, acks, purges done,
   // timers): no fiber waits while the session is idle, and none is started per event. Events
   // that come while one is handled (or before the open is done) wait here, in order.
@@ -399,11 +399,11 @@ export const openSession = Effect.fnUntraced(function* (
       ending = true
       return Effect.gen(function* () {
         // The driver, reads and timers stop here; deletes go on.
-        yield* work.interruptAll
+        yield* work.interruptAll()
         // Acks already given are applied before anyone else reads this recipient's queue.
-        yield* deletes.awaitEmpty.pipe(
-          Effect.timeoutOrElse({ duration: timeout * 3, orElse: () => Effect.void }),
-        )
+        yield* deletes
+          .awaitEmpty()
+          .pipe(Effect.timeoutOrElse({ duration: timeout * 3, orElse: () => Effect.void }))
         // …and so are the ones whose purge was still to come.
         yield* Effect.forEach(
           drain.finalPurges(),
@@ -474,7 +474,7 @@ export const openSession = Effect.fnUntraced(function* (
         Effect.suspend(() => {
           holding.offReconnect?.()
           holding.subscription?.unsubscribe()
-          return Effect.andThen(work.close, deletes.close)
+          return Effect.andThen(work.close(), deletes.close())
         }),
       ),
     ),

@@ -9,7 +9,7 @@ describe("OwnedFibers", () => {
   it("keeps a fiber only while it runs, and runs it with the services it was given (a TestClock)", async () => {
     const result = await Effect.runPromise(
       Effect.gen(function* () {
-        const owned = new OwnedFibers(yield* Effect.context<never>())
+        const owned = new OwnedFibers(Effect.runForkWith(yield* Effect.context<never>()))
         const woke: Array<string> = []
         owned.fork(Effect.sync(() => woke.push("at once"))) // done before fork returns: not kept
         const keptAfterSync = owned.size
@@ -21,7 +21,7 @@ describe("OwnedFibers", () => {
         )
         const keptWhileSleeping = owned.size
         yield* TestClock.adjust("1 hour") // the fiber's clock is the test's: the hour passes at once
-        yield* owned.awaitEmpty
+        yield* owned.awaitEmpty()
         return { woke, keptAfterSync, keptWhileSleeping, keptAfter: owned.size }
       }).pipe(Effect.provide(TestClock.layer())),
     )
@@ -36,7 +36,7 @@ describe("OwnedFibers", () => {
   it("awaits fibers started while it waits, and a failing fiber is only removed", async () => {
     const order = await Effect.runPromise(
       Effect.gen(function* () {
-        const owned = new OwnedFibers(yield* Effect.context<never>())
+        const owned = new OwnedFibers(Effect.runForkWith(yield* Effect.context<never>()))
         const first = yield* Deferred.make<void>()
         const second = yield* Deferred.make<void>()
         const order: Array<string> = []
@@ -56,7 +56,7 @@ describe("OwnedFibers", () => {
         )
         const waiting = yield* Effect.forkChild(
           Effect.andThen(
-            owned.awaitEmpty,
+            owned.awaitEmpty(),
             Effect.sync(() => order.push("empty")),
           ),
         )
@@ -73,7 +73,7 @@ describe("OwnedFibers", () => {
   it("interrupts what runs on close and starts nothing after it", async () => {
     const result = await Effect.runPromise(
       Effect.gen(function* () {
-        const owned = new OwnedFibers(yield* Effect.context<never>())
+        const owned = new OwnedFibers(Effect.runForkWith(yield* Effect.context<never>()))
         const ran: Array<string> = []
         owned.fork(
           Effect.andThen(
@@ -82,7 +82,7 @@ describe("OwnedFibers", () => {
           ).pipe(Effect.onInterrupt(() => Effect.sync(() => ran.push("interrupted")))),
         )
         yield* Effect.yieldNow
-        yield* owned.close
+        yield* owned.close()
         owned.fork(Effect.sync(() => ran.push("after close")))
         return { ran, size: owned.size }
       }),
