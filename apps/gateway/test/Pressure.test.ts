@@ -254,6 +254,65 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
     }
   }, 60_000)
 
+  it("a slow client of large messages holds at most HOLDOVER_MAX_IN_FLIGHT_BYTES of them on the node (4 MiB by default), and gets them all once it reads", async () => {
+    const node = await gateway(server)
+    try {
+      const slow = unique("slow-large")
+      const body = "z".repeat(60_000)
+      const total = 150
+      for (let batch = 0; batch < total / 30; batch++)
+        await http(node.url, "POST", "/v1/messages/batch", {
+          token: producer,
+          body: {
+            messages: Array.from({ length: 30 }, (_, i) => ({
+              to: slow,
+              priority: "normal",
+              payload: { i: String(batch * 30 + i).padStart(3, "0"), body },
+            })),
+          },
+        })
+      // Each payload's stored JSON text: {"i":"000","body":"zzz…"}.
+      const payloadBytes = JSON.stringify({ i: "000", body }).length
+      const window = Math.floor((4 * 1024 * 1024) / payloadBytes)
+      const ws = new WebSocket(node.wsUrl, ["holdover.v1"], {
+        headers: { Authorization: `Bearer ${await token(slow)}` },
+      })
+      const received: Array<string> = []
+      ws.on("message", (data) => {
+        const frame = JSON.parse(data.toString()) as Json
+        if (frame.type === "message") {
+          received.push(frame.payload.i)
+          ws.send(JSON.stringify({ type: "ack", ids: [frame.id] }))
+        }
+      })
+      await new Promise((resolve) => ws.once("open", resolve))
+      const rawSocket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
+      rawSocket.pause()
+      const delivered = async () =>
+        Number(
+          /holdover_messages_delivered_total\{priority="normal"\} (\d+)/.exec(
+            String((await http(node.url, "GET", "/metrics")).body),
+          )?.[1] ?? 0,
+        )
+      await waitUntil("the node fills the byte window", async () => (await delivered()) >= window)
+      const marker = unique("marker")
+      await http(node.url, "POST", "/v1/messages", {
+        token: producer,
+        body: { to: marker, priority: "high", payload: "marker" },
+      })
+      const markerSocket = await connect(node.wsUrl, { token: await token(marker) })
+      expect((await markerSocket.messages(1))[0]?.["payload"]).toBe("marker")
+      markerSocket.ws.close()
+      expect(await delivered()).toBe(window) // far below maxInFlight (1024): the bytes bound it
+      rawSocket.resume()
+      await waitUntil("every message arrives", () => received.length >= total, 30_000)
+      expect(received).toEqual(Array.from({ length: total }, (_, i) => String(i).padStart(3, "0")))
+      ws.close()
+    } finally {
+      await node.stop()
+    }
+  }, 60_000)
+
   it("sheds producer work with 503 QUEUE_UNAVAILABLE + Retry-After while its event loop is behind, keeps answering /healthz, and takes work again after", async () => {
     const node = await gateway(server, { HOLDOVER_SHED_EVENT_LOOP_DELAY: "150ms" })
     try {

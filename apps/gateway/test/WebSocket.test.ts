@@ -35,7 +35,7 @@ describe("WebSocket sessions (real gateway processes, real nats-server, real ws 
       type: "welcome",
       recipient: alice,
       pending: { critical: 2, high: 2, normal: 2, low: 2 },
-      maxInFlight: 256,
+      maxInFlight: 1024,
       heartbeatMs: 5000,
     })
     expect(welcome["session"]).toMatch(/^s_/)

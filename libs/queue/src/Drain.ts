@@ -22,7 +22,9 @@
 //   messages sit at consecutive sequences — a contiguous backlog — and falls back to 1 as soon as
 //   they do not (recipients' messages interleaved, where the side-by-side gets would only find
 //   the same message again). `acceptGets` keeps what such a read may safely take.
-// - At most `maxInFlight` messages are handed out and unacked at once.
+// - At most `maxInFlight` messages are handed out and unacked at once, and (past the first) at
+//   most `maxInFlightBytes` of payload: the window of a session of large messages is bounded in
+//   bytes too, and with it what a gateway holds for a client that reads slowly.
 // - Live messages come as copies: each stream republishes what it stored (its sequence, and the
 //   sequence of the subject's message stored before it, `previousSeq`) to the session. A copy
 //   whose predecessor is behind the cursor is the very next message of its lane: it is taken as
@@ -44,6 +46,8 @@ export interface Readable {
   readonly seq: number
   readonly id: string
   readonly expiresAtMs: number
+  /** Its payload's size: counts against `maxInFlightBytes` while it is out. */
+  readonly bytes?: number
 }
 
 export type Decision<M extends Readable> =
@@ -95,6 +99,11 @@ export type DrainEvent<M extends Readable> =
 
 export interface DrainOptions {
   readonly maxInFlight: number
+  /**
+   * Payload bytes handed out and unacked at most (a message is always let out when none is, however
+   * large); unbounded when absent.
+   */
+  readonly maxInFlightBytes?: number
   /** Messages one read may return: a batched get's size, or the most gets side by side. */
   readonly readBatch: number
   /**
@@ -205,9 +214,15 @@ export class Drain<M extends Readable> {
   readonly lanes: ReadonlyArray<LaneState<M>>
   readonly stats: DrainStats = { delivered: 0, redelivered: 0, expired: 0, acked: 0 }
   /** Handed out and not acked: id → where it is stored. */
-  readonly inFlight = new Map<string, Array<{ readonly lane: Priority; readonly seq: number }>>()
+  readonly inFlight = new Map<
+    string,
+    Array<{ readonly lane: Priority; readonly seq: number; readonly bytes: number }>
+  >()
   /** Messages handed out and not acked (an id may stand for two). */
   inFlightCount = 0
+  /** Their payload bytes. */
+  inFlightBytes = 0
+  private readonly maxInFlightBytes: number
   private readonly options: DrainOptions
   private readonly recheckDelays: ReadonlyArray<number>
   private readonly random: () => number
@@ -218,6 +233,7 @@ export class Drain<M extends Readable> {
     this.recheckDelays = options.recheckDelaysMs ?? defaultRecheckDelaysMs
     this.random = options.random ?? Math.random
     this.purgeEveryMs = options.purgeEveryMs ?? defaultPurgeEveryMs
+    this.maxInFlightBytes = options.maxInFlightBytes ?? Number.POSITIVE_INFINITY
     this.lanes = priorities.map((priority) => ({
       priority,
       cursor: 0,
@@ -376,7 +392,10 @@ export class Drain<M extends Readable> {
       this.inFlight.delete(id)
       this.inFlightCount -= entries.length
       this.stats[as]++
-      for (const entry of entries) this.lane(entry.lane).acked.push(entry.seq)
+      for (const entry of entries) {
+        this.inFlightBytes -= entry.bytes
+        this.lane(entry.lane).acked.push(entry.seq)
+      }
     }
   }
 
@@ -409,11 +428,17 @@ export class Drain<M extends Readable> {
     return floor
   }
 
+  /** Whether `message` may be handed out now: within the window in count and in bytes. */
+  private hasRoomFor(message: M): boolean {
+    if (this.inFlightCount >= this.options.maxInFlight) return false
+    return this.inFlightCount === 0 || this.inFlightBytes + (message.bytes ?? 0) <= this.maxInFlightBytes
+  }
+
   private plan(now: number, decisions: Array<Decision<M>>): void {
     // Hand out in strict priority order while there is room.
     for (const lane of this.lanes) {
       const expired: Array<number> = []
-      while (lane.buffer.length > 0 && this.inFlightCount < this.options.maxInFlight) {
+      while (lane.buffer.length > 0 && this.hasRoomFor(lane.buffer[0]!)) {
         const message = lane.buffer.shift()!
         if (message.expiresAtMs <= now) {
           expired.push(message.seq)
@@ -423,9 +448,11 @@ export class Drain<M extends Readable> {
         const redelivered = message.seq <= lane.redeliveredUpTo
         // Two stored messages with one id (reused after the dedup window): one ack takes both.
         const entries = this.inFlight.get(message.id) ?? []
-        entries.push({ lane: lane.priority, seq: message.seq })
+        const bytes = message.bytes ?? 0
+        entries.push({ lane: lane.priority, seq: message.seq, bytes })
         this.inFlight.set(message.id, entries)
         this.inFlightCount++
+        this.inFlightBytes += bytes
         this.stats.delivered++
         if (redelivered) this.stats.redelivered++
         decisions.push({ _tag: "Deliver", lane: lane.priority, message, redelivered })

@@ -57,6 +57,8 @@ export interface StoredRecord {
   readonly seq: number
   readonly header: MsgHdrs | undefined
   readonly time: Date
+  /** The payload as stored (its length counts against a session's window in bytes). */
+  readonly data?: Uint8Array
   string(): string
 }
 

@@ -35,6 +35,8 @@ export interface QueueSettings {
   readonly duplicateWindowMs: number
   /** Unacked deliveries a session may have out at once. */
   readonly maxInFlight: number
+  /** …and their payload bytes at most (past the first): the window of large messages. */
+  readonly maxInFlightBytes: number
   /** A JetStream call that takes longer fails as Unavailable. */
   readonly requestTimeoutMs: number
   /** How long a new session waits for an older one (on a hung node) to let go. */
@@ -60,7 +62,8 @@ export const defaultSettings: QueueSettings = {
   },
   maxMessageBytes: 64 * 1024,
   duplicateWindowMs: 2 * 60_000,
-  maxInFlight: 256,
+  maxInFlight: 1024,
+  maxInFlightBytes: 4 * 1024 * 1024,
   requestTimeoutMs: 2_000,
   slowPublishMs: 2_000,
   takeoverTimeoutMs: 5_000,
@@ -141,7 +144,17 @@ export const queueVariables = {
     parse: positiveInt,
     default: defaultSettings.maxInFlight,
     shown: String(defaultSettings.maxInFlight),
-    meaning: "unacked deliveries per session",
+    meaning:
+      "unacked deliveries per session: the window a replay runs in (about this many messages per round trip)",
+  }),
+  maxInFlightBytes: variable({
+    name: "HOLDOVER_MAX_IN_FLIGHT_BYTES",
+    expected: "a positive integer (bytes)",
+    parse: positiveInt,
+    default: defaultSettings.maxInFlightBytes,
+    shown: String(defaultSettings.maxInFlightBytes),
+    meaning:
+      "payload bytes of a session's unacked deliveries, past the first: what a gateway holds for a client that reads slowly",
   }),
   replicas: variable({
     name: "HOLDOVER_STREAM_REPLICAS",

@@ -129,7 +129,7 @@ export interface SessionOptions {
   readonly since: number
 }
 
-type Stored = Omit<Delivery, "redelivered"> & { readonly expiresAtMs: number }
+type Stored = Omit<Delivery, "redelivered"> & { readonly expiresAtMs: number; readonly bytes: number }
 
 /** What a session record holds (JSON). */
 interface SessionRecord {
@@ -189,6 +189,7 @@ const recordOf = (msg: Msg, unstamped: Date): StoredRecord => {
       const stamp = header?.get("Nats-Time-Stamp")
       return stamp ? new Date(stamp) : unstamped
     },
+    data: msg.data,
     string: () => msg.string(),
   }
 }
@@ -196,7 +197,7 @@ const recordOf = (msg: Msg, unstamped: Date): StoredRecord => {
 /** What the drain policy holds of a stored message of `lane`. */
 const storedOf = (lane: Priority, record: StoredRecord): Stored => {
   const stored = decodeStored(lane, record)
-  return { ...stored, expiresAtMs: Date.parse(stored.expiresAt) }
+  return { ...stored, expiresAtMs: Date.parse(stored.expiresAt), bytes: record.data?.length ?? 0 }
 }
 
 const parse = <A>(text: string): A | undefined => {
@@ -365,6 +366,7 @@ export const openSession = Effect.fnUntraced(function* (
 
   const drain = new Drain<Stored>({
     maxInFlight: options.maxInFlight,
+    maxInFlightBytes: settings.maxInFlightBytes,
     readBatch: batched ? readBatch : Math.min(maxParallelGets, settings.apiConcurrency),
     parallelGets: !batched,
   })
@@ -511,7 +513,7 @@ export const openSession = Effect.fnUntraced(function* (
           )
           break
         case "Deliver": {
-          const { expiresAtMs: _, ...stored } = decision.message
+          const { expiresAtMs: _, bytes: __, ...stored } = decision.message
           const delivery = { ...stored, redelivered: decision.redelivered }
           if (!recordWritten) {
             // The record says "open" before anything is handed out; what comes meanwhile waits.

@@ -92,6 +92,29 @@ describe("the drain policy", () => {
     expect(d.stats).toMatchObject({ delivered: 5, acked: 3 })
   })
 
+  it("bounds the payload bytes in flight too, always letting one message out however large", () => {
+    const sized = (seq: number, bytes: number): Msg => ({ ...msg("normal", seq), bytes })
+    const { d, out } = opened(
+      { normal: [sized(1, 400), sized(2, 500), sized(3, 300), sized(4, 5000), sized(5, 10)] },
+      { maxInFlight: 10, maxInFlightBytes: 1000 },
+    )
+    // 400 + 500 fit; 300 more would make 1200.
+    expect(delivered(out)).toEqual([
+      ["normal-1", false],
+      ["normal-2", false],
+    ])
+    expect(d.inFlightBytes).toBe(900)
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["normal-1"] }, 1))).toEqual([["normal-3", false]])
+    // 5000 alone is over the bound: it waits until nothing is out, then goes alone.
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["normal-2"] }, 2))).toEqual([])
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["normal-3"] }, 3))).toEqual([["normal-4", false]])
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["normal-4"] }, 4))).toEqual([["normal-5", false]])
+    expect(d.inFlightBytes).toBe(10)
+    // A message counted expired unsent gives its bytes back as well.
+    d.handle({ _tag: "ExpiredUnsent", ids: ["normal-5"] }, 5)
+    expect([d.inFlightCount, d.inFlightBytes]).toEqual([0, 0])
+  })
+
   it("reads from the cursor after the last message, never backwards", () => {
     const { d } = opened({})
     d.handle({ _tag: "Doorbell", lane: "normal" }, 1)
