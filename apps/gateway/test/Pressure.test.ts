@@ -1,4 +1,4 @@
-import { startNats, type RunningNats } from "@holdover/local-nats"
+import { startNats, type RunningGateway, type RunningNats } from "@holdover/local-nats"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import WebSocket from "ws"
 import { connect, gateway, http, token, unique, waitUntil, type Json } from "./support.ts"
@@ -193,62 +193,75 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
     }
   })
 
+  /**
+   * A slow client: `total` messages of `priority` (payload `{ i, body }`) queued for a recipient
+   * whose client pauses reading right after it connects. Asserts that the node sends it exactly
+   * `window` of them and then holds off — a marker delivered to another recipient afterwards shows
+   * the node had every chance to send more — and that it gets every message, in order, once it
+   * reads again (acking each as it comes).
+   */
+  const slowClient = async (
+    node: RunningGateway,
+    options: { total: number; priority: string; body: string; window: (payloadBytes: number) => number },
+  ) => {
+    const { total, priority, body } = options
+    const slow = unique("slow")
+    const id = (i: number) => String(i).padStart(4, "0")
+    for (let from = 0; from < total; from += 30)
+      await http(node.url, "POST", "/v1/messages/batch", {
+        token: producer,
+        body: {
+          messages: Array.from({ length: Math.min(30, total - from) }, (_, i) => ({
+            to: slow,
+            priority,
+            payload: { i: id(from + i), body },
+          })),
+        },
+      })
+    // What each message weighs against the window: its payload's stored JSON text.
+    const window = options.window(JSON.stringify({ i: id(0), body }).length)
+    const ws = new WebSocket(node.wsUrl, ["holdover.v1"], {
+      headers: { Authorization: `Bearer ${await token(slow)}` },
+    })
+    const received: Array<string> = []
+    ws.on("message", (data) => {
+      const frame = JSON.parse(data.toString()) as Json
+      if (frame.type === "message") {
+        received.push(frame.payload.i)
+        ws.send(JSON.stringify({ type: "ack", ids: [frame.id] }))
+      }
+    })
+    await new Promise((resolve) => ws.once("open", resolve))
+    const rawSocket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
+    rawSocket.pause()
+    const delivered = async () =>
+      Number(
+        new RegExp(`holdover_messages_delivered_total\\{priority="${priority}"\\} (\\d+)`).exec(
+          String((await http(node.url, "GET", "/metrics")).body),
+        )?.[1] ?? 0,
+      )
+    await waitUntil("the node stops sending to the paused client", async () => (await delivered()) >= window)
+    const marker = unique("marker")
+    await http(node.url, "POST", "/v1/messages", {
+      token: producer,
+      body: { to: marker, priority: "high", payload: "marker" },
+    })
+    const markerSocket = await connect(node.wsUrl, { token: await token(marker) })
+    expect((await markerSocket.messages(1))[0]?.["payload"]).toBe("marker")
+    markerSocket.ws.close()
+    expect(await delivered()).toBe(window) // no acks → no more than the window leaves the node
+    rawSocket.resume()
+    await waitUntil("every message arrives", () => received.length >= total, 30_000).catch((error: Error) => {
+      throw new Error(`${error.message}: got ${received.length}, last ${received.at(-1)}`)
+    })
+    expect(received).toEqual(Array.from({ length: total }, (_, i) => id(i)))
+    ws.close()
+  }
+
   it("a slow client (reads paused) holds at most maxInFlight deliveries on the node, and gets every message once it reads again", async () => {
     const node = await gateway(server, { HOLDOVER_MAX_IN_FLIGHT: "64" })
     try {
-      const slow = unique("slow")
-      const body = "x".repeat(4000)
-      for (let batch = 0; batch < 3; batch++)
-        await http(node.url, "POST", "/v1/messages/batch", {
-          token: producer,
-          body: {
-            messages: Array.from({ length: 500 }, (_, i) => ({
-              to: slow,
-              priority: "critical",
-              payload: { i: batch * 500 + i, body },
-            })),
-          },
-        })
-      const ws = new WebSocket(node.wsUrl, ["holdover.v1"], {
-        headers: { Authorization: `Bearer ${await token(slow)}` },
-      })
-      const received: Array<number> = []
-      ws.on("message", (data) => {
-        const frame = JSON.parse(data.toString()) as Json
-        if (frame.type === "message") {
-          received.push(frame.payload.i)
-          ws.send(JSON.stringify({ type: "ack", ids: [frame.id] }))
-        }
-      })
-      await new Promise((resolve) => ws.once("open", resolve))
-      const rawSocket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
-      rawSocket.pause()
-      const delivered = async () =>
-        Number(
-          /holdover_messages_delivered_total\{priority="critical"\} (\d+)/.exec(
-            String((await http(node.url, "GET", "/metrics")).body),
-          )?.[1] ?? 0,
-        )
-      await waitUntil("the node stops sending to the paused client", async () => (await delivered()) >= 64)
-      // A marker: another recipient's message (high) is published and delivered after this point,
-      // so the node had every chance to send the paused client more.
-      const marker = unique("marker")
-      await http(node.url, "POST", "/v1/messages", {
-        token: producer,
-        body: { to: marker, priority: "high", payload: "marker" },
-      })
-      const markerSocket = await connect(node.wsUrl, { token: await token(marker) })
-      expect((await markerSocket.messages(1))[0]?.["payload"]).toBe("marker")
-      markerSocket.ws.close()
-      expect(await delivered()).toBe(64) // no acks → no more than maxInFlight leave the node
-      rawSocket.resume()
-      await waitUntil("every message arrives", () => received.length >= 1500, 30_000).catch(
-        (error: Error) => {
-          throw new Error(`${error.message}: got ${received.length}, last ${received.at(-1)}`)
-        },
-      )
-      expect(received).toEqual(Array.from({ length: 1500 }, (_, i) => i))
-      ws.close()
+      await slowClient(node, { total: 1500, priority: "critical", body: "x".repeat(4000), window: () => 64 })
     } finally {
       await node.stop()
     }
@@ -257,57 +270,13 @@ describe("under pressure (real gateway, real nats-server, real ws clients)", () 
   it("a slow client of large messages holds at most HOLDOVER_MAX_IN_FLIGHT_BYTES of them on the node (4 MiB by default), and gets them all once it reads", async () => {
     const node = await gateway(server)
     try {
-      const slow = unique("slow-large")
-      const body = "z".repeat(60_000)
-      const total = 150
-      for (let batch = 0; batch < total / 30; batch++)
-        await http(node.url, "POST", "/v1/messages/batch", {
-          token: producer,
-          body: {
-            messages: Array.from({ length: 30 }, (_, i) => ({
-              to: slow,
-              priority: "normal",
-              payload: { i: String(batch * 30 + i).padStart(3, "0"), body },
-            })),
-          },
-        })
-      // Each payload's stored JSON text: {"i":"000","body":"zzz…"}.
-      const payloadBytes = JSON.stringify({ i: "000", body }).length
-      const window = Math.floor((4 * 1024 * 1024) / payloadBytes)
-      const ws = new WebSocket(node.wsUrl, ["holdover.v1"], {
-        headers: { Authorization: `Bearer ${await token(slow)}` },
+      // Far below maxInFlight (1024): the bytes bound the window.
+      await slowClient(node, {
+        total: 150,
+        priority: "normal",
+        body: "z".repeat(60_000),
+        window: (payloadBytes) => Math.floor((4 * 1024 * 1024) / payloadBytes),
       })
-      const received: Array<string> = []
-      ws.on("message", (data) => {
-        const frame = JSON.parse(data.toString()) as Json
-        if (frame.type === "message") {
-          received.push(frame.payload.i)
-          ws.send(JSON.stringify({ type: "ack", ids: [frame.id] }))
-        }
-      })
-      await new Promise((resolve) => ws.once("open", resolve))
-      const rawSocket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
-      rawSocket.pause()
-      const delivered = async () =>
-        Number(
-          /holdover_messages_delivered_total\{priority="normal"\} (\d+)/.exec(
-            String((await http(node.url, "GET", "/metrics")).body),
-          )?.[1] ?? 0,
-        )
-      await waitUntil("the node fills the byte window", async () => (await delivered()) >= window)
-      const marker = unique("marker")
-      await http(node.url, "POST", "/v1/messages", {
-        token: producer,
-        body: { to: marker, priority: "high", payload: "marker" },
-      })
-      const markerSocket = await connect(node.wsUrl, { token: await token(marker) })
-      expect((await markerSocket.messages(1))[0]?.["payload"]).toBe("marker")
-      markerSocket.ws.close()
-      expect(await delivered()).toBe(window) // far below maxInFlight (1024): the bytes bound it
-      rawSocket.resume()
-      await waitUntil("every message arrives", () => received.length >= total, 30_000)
-      expect(received).toEqual(Array.from({ length: total }, (_, i) => String(i).padStart(3, "0")))
-      ws.close()
     } finally {
       await node.stop()
     }
