@@ -220,8 +220,28 @@ export class Harness {
     return getJson<Varz>(`${nats.monitorUrl}/varz`)
   }
 
-  /** A JSON request over the keep-alive agent. Never rejects on HTTP status; rejects on socket errors. */
+  /**
+   * A JSON request over the keep-alive agent. Never rejects on HTTP status; rejects on socket
+   * errors — but a reused keep-alive socket that the server closed just as it was picked (its
+   * idle timeout) is reset before the request was read, and that request is sent once more on a
+   * fresh socket (Node's documented `reusedSocket` retry; the soak met it once in 50 000).
+   */
   http(base: string, method: string, path: string, token: string, body?: unknown): Promise<HttpReply> {
+    return this.httpOnce(base, method, path, token, body).catch(
+      (error: { retry?: () => Promise<HttpReply> }) => {
+        if (error.retry) return error.retry()
+        throw error
+      },
+    )
+  }
+
+  private httpOnce(
+    base: string,
+    method: string,
+    path: string,
+    token: string,
+    body?: unknown,
+  ): Promise<HttpReply> {
     const text = body === undefined ? undefined : JSON.stringify(body)
     return new Promise((resolve, reject) => {
       const req = request(
@@ -253,7 +273,13 @@ export class Harness {
         },
       )
       req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)))
-      req.on("error", reject)
+      req.on("error", (error: NodeJS.ErrnoException) =>
+        reject(
+          req.reusedSocket && error.code === "ECONNRESET"
+            ? Object.assign(error, { retry: () => this.httpOnce(base, method, path, token, body) })
+            : error,
+        ),
+      )
       req.end(text)
     })
   }
