@@ -224,8 +224,7 @@ export const runConnection = Effect.fnUntraced(function* ({
             return parsed._tag === "Frame" && parsed.frame.type === "ack" ? parsed.frame.ids : []
           })
           if (ids.length > 0) metrics.acked.inc(yield* session.ack(ids))
-          metrics.sessions.dec()
-        }),
+        }).pipe(Effect.ensuring(Effect.sync(() => metrics.sessions.dec()))),
       )
       yield* send({
         type: "welcome",
@@ -481,7 +480,8 @@ export const runConnection = Effect.fnUntraced(function* ({
   const scope = yield* Scope.make()
   yield* Scope.provide(program, scope).pipe(
     Effect.andThen(outcomeReached),
-    Effect.onExit((exit) => Effect.andThen(Scope.close(scope, exit), closeAs(exit))),
+    // A finalizer that died (a defect) must not keep the socket open or the counters off.
+    Effect.onExit((exit) => Effect.andThen(Effect.exit(Scope.close(scope, exit)), closeAs(exit))),
     Effect.exit,
   )
 })

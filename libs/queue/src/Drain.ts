@@ -438,13 +438,17 @@ export class Drain<M extends Readable> {
     // Hand out in strict priority order while there is room.
     for (const lane of this.lanes) {
       const expired: Array<number> = []
-      while (lane.buffer.length > 0 && this.hasRoomFor(lane.buffer[0]!)) {
-        const message = lane.buffer.shift()!
+      while (lane.buffer.length > 0) {
+        const message = lane.buffer[0]!
+        // Expired: deleted unsent, room or not (it must not hold the lane up).
         if (message.expiresAtMs <= now) {
+          lane.buffer.shift()
           expired.push(message.seq)
           this.stats.expired++
           continue
         }
+        if (!this.hasRoomFor(message)) break
+        lane.buffer.shift()
         const redelivered = message.seq <= lane.redeliveredUpTo
         // Two stored messages with one id (reused after the dedup window): one ack takes both.
         const entries = this.inFlight.get(message.id) ?? []

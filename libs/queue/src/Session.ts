@@ -493,9 +493,13 @@ export const openSession = Effect.fnUntraced(function* (
     },
   })
   holding.offReconnect = context.onReconnect(() => emit({ _tag: "Resync" }))
-  // No flush (a round trip) before the reads: they are requests on the same connection, after
-  // the subscription, so the server (and, in a cluster, the stream leader they are routed to)
-  // has its interest before it reads — a message stored after a read looked sends its copy here.
+  // On one server no flush (a round trip) is needed before the reads: they are requests on the
+  // same connection, after the subscription, so the server has its interest before it reads — a
+  // message stored after a read looked sends its copy here. In a cluster the stream leader
+  // answers the reads and sends the copies, and the interest may reach it over another route
+  // connection than the request (route pooling, the system account's): waiting for this server
+  // to have it first keeps the margin the flush always gave.
+  if (replicated) yield* Effect.promise(() => nc.flush())
 
   /** Performs the policy's decisions, in order: I/O in fibers of its own, hand-outs at once. */
   const apply = (decisions: ReadonlyArray<Decision<Stored>>): void => {

@@ -305,6 +305,19 @@ describe("the drain policy", () => {
     expect(d.stats.expired).toBe(1)
   })
 
+  it("deletes a message that expires while it waits for room, without waiting for the room", () => {
+    const { out, d } = opened(
+      { normal: [msg("normal", 1), msg("normal", 2, 50), msg("normal", 3)] },
+      { maxInFlight: 1 },
+    )
+    expect(delivered(out)).toEqual([["normal-1", false]])
+    // The window is full; normal-2 expires meanwhile: deleted at once, normal-3 still waits.
+    const later = d.handle({ _tag: "Tick" }, 60)
+    expect(deletes(later)).toEqual([["normal", [2], "expired"]])
+    expect(delivered(later)).toEqual([])
+    expect(delivered(d.handle({ _tag: "Acked", ids: ["normal-1"] }, 61))).toEqual([["normal-3", false]])
+  })
+
   it("counts a message that expired before the runner could send it as expired, and purges it like an acked one", () => {
     const { d, out } = opened({ normal: [msg("normal", 4, 50), msg("normal", 6)] })
     expect(delivered(out)).toEqual([
