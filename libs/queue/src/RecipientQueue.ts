@@ -235,6 +235,7 @@ function make() {
       settings,
       limited,
       copies: topology.copies,
+      laneOfStream: new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const)),
       onReconnect: (resync) => {
         resyncs.add(resync)
         return () => void resyncs.delete(resync)

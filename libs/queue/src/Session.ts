@@ -119,6 +119,8 @@ export interface SessionContext {
   readonly limited: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
   /** Priorities whose stream republishes live copies to the control subjects (Topology.ts). */
   readonly copies: ReadonlySet<Priority>
+  /** Which lane each priority stream holds (a copy names its stream in `Nats-Stream`). */
+  readonly laneOfStream: ReadonlyMap<string, Priority>
   /** Calls `resync` whenever the NATS connection comes back, until the returned function is called. */
   readonly onReconnect: (resync: () => void) => () => void
 }
@@ -148,18 +150,6 @@ const callRetry = Schedule.exponential("100 millis").pipe(Schedule.jittered, Sch
 const readBatch = 256
 /** The most gets by subject one read issues side by side (no batched gets: 2.9, 2.10, replicas). */
 const maxParallelGets = 16
-
-const streamLanes = new WeakMap<QueueSettings, ReadonlyMap<string, Priority>>()
-
-/** Which lane a stream holds (from a copy's `Nats-Stream`): one map per settings, not per session. */
-const lanesByStream = (settings: QueueSettings): ReadonlyMap<string, Priority> => {
-  let lanes = streamLanes.get(settings)
-  if (lanes === undefined) {
-    lanes = new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const))
-    streamLanes.set(settings, lanes)
-  }
-  return lanes
-}
 
 /** Where a stream answers direct gets (Holdover uses no JetStream domain or API prefix). */
 const directGetSubject = (stream: string) => `$JS.API.DIRECT.GET.${stream}`
@@ -445,7 +435,6 @@ export const openSession = Effect.fnUntraced(function* (
   }
 
   /** A stream's copy of a message it stored, as a lane's next message (Drain.ts, "Copy"). */
-  const laneOfStream = lanesByStream(settings)
   const token = subjectToken(recipient)
   const onCopy = (msg: Msg, lane: Priority) => {
     const record = recordOf(msg, new Date()) // 2.9 sends no time stamp: it was stored just now
@@ -485,7 +474,7 @@ export const openSession = Effect.fnUntraced(function* (
     callback: (error, msg) => {
       if (error) return
       if (msg.subject === control) {
-        const lane = laneOfStream.get(msg.headers?.get("Nats-Stream") ?? "")
+        const lane = context.laneOfStream.get(msg.headers?.get("Nats-Stream") ?? "")
         return lane ? onCopy(msg, lane) : onControl(msg)
       }
       const kind = msg.subject.split(".")[prefixLength] as Priority
