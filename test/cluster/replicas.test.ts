@@ -1,17 +1,30 @@
 // Reads on replicated (R3) streams, against the containerised 3-node cluster (harness.ts).
 // Sessions read a recipient's lane with gets by subject, and on a replicated stream a DIRECT.GET
 // is answered by any replica — one that may not have applied the latest publish or delete yet.
-// docs/semantics.md ("How the queues are laid out") says why Holdover reads replicated streams
+// docs/semantics.md ("How a session works", "Replicated streams") says why Holdover reads replicated streams
 // with the leader-answered STREAM.MSG.GET instead. The first test provokes the lag and measures
 // both kinds of get (figures printed; the leader's consistency asserted, since the design rests
 // on it); the second drives Holdover where the lag would hurt — ack, reconnect at once to another
 // gateway, publish while connected — and requires that nothing acked comes back as new and that
-// nothing new is skipped. Needs Docker (skipped locally without it, a failure under CI=true).
+// nothing new is skipped. The third loses a message's copy on its way to a connected session (a
+// proxy in front of the session's NATS server drops it) and moves the stream's leader: the
+// session must read the lane again and deliver it. Needs Docker (skipped locally without it, a failure under CI=true).
+import {
+  controlSubject,
+  defaultSettings,
+  NatsConnection,
+  QueueConfig,
+  RecipientQueue,
+  streamName,
+  type QueueSettings,
+} from "@holdover/queue"
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
+import { Effect, Fiber, Layer, ManagedRuntime, References } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
-import { dockerStatus, startCluster, type Cluster } from "./harness.ts"
+import { startDropProxy } from "./dropProxy.ts"
+import { dockerStatus, startCluster, waitUntil, type Cluster } from "./harness.ts"
 
 const docker = dockerStatus()
 if (!docker.ok && process.env["CI"] === "true")
@@ -179,4 +192,77 @@ describe.skipIf(!docker.ok)("reads on replicated streams", () => {
     )
     expect(repeats).toEqual([])
   }, 300_000)
+  it("a message whose copy was lost reaches the connected recipient once its stream elects a new leader", async () => {
+    const run = Date.now().toString(36)
+    const proxy = await startDropProxy(cluster!.nats[0]!.url)
+    const settings: QueueSettings = {
+      ...defaultSettings,
+      namespace: `LOST${run.toUpperCase()}`,
+      subjectPrefix: `lost${run}`,
+      replicas: 3,
+    }
+    const runtime = ManagedRuntime.make(
+      RecipientQueue.layer.pipe(
+        Layer.provideMerge(QueueConfig.layer(settings)),
+        Layer.provideMerge(NatsConnection.layer({ servers: [proxy.url], name: "lost-copy" })),
+        Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn")),
+      ),
+    )
+    const nc = await connect({ servers: cluster!.nats.map((n) => n.url), timeout: 10_000 })
+    try {
+      const queue = await runtime.runPromise(
+        Effect.gen(function* () {
+          return yield* RecipientQueue
+        }),
+      )
+      const recipient = `lost-${run}`
+      const seen: Array<{ payload: unknown; redelivered: boolean }> = []
+      let open = false
+      const session = runtime.runFork(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const opened = yield* queue.openSession(recipient)
+            opened.listen({
+              deliver: (delivery) => {
+                seen.push({ payload: delivery.payload, redelivered: delivery.redelivered })
+                opened.ackNow([delivery.id])
+              },
+              ended: () => undefined,
+            })
+            open = true
+            return yield* Effect.never
+          }),
+        ),
+      )
+      await waitUntil("the session is open", () => open, 30_000, 20)
+      const send = (payload: number) =>
+        runtime.runPromise(queue.enqueue(recipient, payload, { priority: "normal" }))
+      // Copies reach the session through the proxy.
+      await send(1)
+      await waitUntil("the first message arrives live", () => seen.length === 1, 15_000, 20)
+      // The next copy is lost; the message stays stored and the session believes its lane empty.
+      proxy.dropNext(controlSubject(settings, recipient))
+      await send(2)
+      await waitUntil("the proxy lost the copy", () => proxy.dropped() === 1, 15_000, 20)
+      const stream = streamName(settings, "normal")
+      const jsm = await jetstreamManager(nc, { timeout: 10_000 })
+      const leader = (await jsm.streams.info(stream)).cluster?.leader
+      await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, "", { timeout: 10_000 })
+      await waitUntil(
+        "the stream elected another leader",
+        async () => (await jsm.streams.info(stream)).cluster?.leader !== leader,
+        30_000,
+      )
+      await waitUntil("the message whose copy was lost arrives", () => seen.length >= 2, 15_000, 20)
+      expect(seen).toEqual([
+        { payload: 1, redelivered: false },
+        { payload: 2, redelivered: false },
+      ])
+      await runtime.runPromise(Fiber.interrupt(session))
+    } finally {
+      await runtime.dispose()
+      await nc.close()
+      await proxy.close()
+    }
+  }, 180_000)
 })

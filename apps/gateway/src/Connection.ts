@@ -6,7 +6,10 @@
 // 1012, abuse → 4400) returns unacked messages to JetStream for the next session.
 // An idle connection costs one waiting fiber: the session pushes its deliveries (no fiber waits
 // for them), heartbeats and token expiry run on one timer, and frames are handled by a fiber
-// that exists only while frames wait.
+// that exists only while frames wait. The timers here are plain ones, not sleeping fibers on
+// Effect's Clock: waiting fibers were most of an idle connection's heap ("An idle connection
+// waits in one fiber, not five", docs/benchmarks.md), and what they time (pings, a retry of a
+// full socket) is no policy worth a TestClock.
 import { randomUUID } from "node:crypto"
 import { CloseCode, ClientFrame, type ServerFrame } from "@holdover/protocol"
 import { RecipientQueue, type Delivery, type RecipientSession, type SessionEnd } from "@holdover/queue"

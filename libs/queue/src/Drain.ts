@@ -79,10 +79,11 @@ export type DrainEvent<M extends Readable> =
   | { readonly _tag: "ReadFailed"; readonly lane: Priority }
   | { readonly _tag: "Doorbell"; readonly lane: Priority }
   /**
-   * The NATS connection came back: copies and doorbells sent meanwhile are lost, so every lane
-   * known empty is read once more (as at open: it holds the lower lanes back until read).
+   * Copies may have been lost — the NATS connection came back (every lane), or a replicated
+   * stream elected a new leader (its lane): a lane known empty is read once more (as at open: it
+   * holds the lower lanes back until read).
    */
-  | { readonly _tag: "Resync" }
+  | { readonly _tag: "Resync"; readonly lane?: Priority }
   /**
    * A stream's copy of a message it just stored: `previousSeq` is the sequence of the last
    * message of the same subject stored before it (0: none).
@@ -161,7 +162,12 @@ export const acceptGets = <M extends { readonly seq: number }>(
   return { messages, exhausted }
 }
 
-/** Retry delay of a failed read: 100 ms doubling, capped at 5 s, jittered to 50–100 %. */
+/**
+ * Retry delay of a failed read or purge: 100 ms doubling, capped at 5 s, jittered to 50–100 %.
+ * A plain function, not a `Schedule`: the policy decides synchronously, with time and randomness
+ * handed in (a Schedule steps inside an Effect); the runner's retries of a single call use one
+ * (Session.ts, `callRetry`).
+ */
 export const retryDelayMs = (failures: number, random: number): number =>
   Math.min(100 * 2 ** (failures - 1), 5_000) * (0.5 + random / 2)
 
@@ -283,7 +289,9 @@ export class Drain<M extends Readable> {
         this.copied(this.lane(event.lane), event.message, event.previousSeq)
         break
       case "Resync":
-        for (const lane of this.lanes) if (lane.knowledge === "empty") lane.knowledge = "unknown"
+        for (const lane of this.lanes)
+          if (lane.knowledge === "empty" && (event.lane === undefined || event.lane === lane.priority))
+            lane.knowledge = "unknown"
         break
       case "ReadDone":
         this.readDone(this.lane(event.lane), event.messages, event.exhausted, now)

@@ -2,13 +2,8 @@
 // they are never put into a subject as they are: the subject token is the base64url encoding
 // of the id's UTF-8 bytes (alphabet A–Z a–z 0–9 - _), which is injective and contains no `.`,
 // `*`, `>` or white space, so no id can address or wildcard another recipient's queue.
-// Consumer names are a SHA-256 digest of the id (fixed length, safe as a file name).
-import { createHash } from "node:crypto"
 
 export const subjectToken = (recipient: string): string =>
   Buffer.from(recipient, "utf8").toString("base64url")
 
 export const recipientFromToken = (token: string): string => Buffer.from(token, "base64url").toString("utf8")
-
-export const consumerName = (recipient: string): string =>
-  `r_${createHash("sha256").update(recipient, "utf8").digest("base64url").slice(0, 32)}`

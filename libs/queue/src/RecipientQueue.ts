@@ -15,7 +15,7 @@ import {
   type Priority,
   type PriorityCounts,
 } from "@holdover/protocol"
-import { Cause, Clock, Context, Effect, Exit, Layer, Schedule, Stream, type Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Schedule, Scope, Stream } from "effect"
 import { Breaker, type BreakerState, type Outcome } from "./Breaker.ts"
 import { envelopeHeaders, Header } from "./Envelope.ts"
 import { Gate } from "./Gate.ts"
@@ -207,6 +207,44 @@ export class RecipientQueue extends Context.Service<
   static readonly layer = Layer.effect(RecipientQueue, make())
 }
 
+/**
+ * A stream's leader sends its copies. When a replicated stream elects a new leader, a message the
+ * old one stored (and acknowledged) but did not copy yet is never copied: every session reads
+ * that lane once more if it believes it empty — at the election, and again `electionRecheckMs`
+ * later (the new leader may not have applied all its predecessor acknowledged when it announces
+ * itself). One subscription per node, to the server's own advisory.
+ */
+const resyncOnLeaderChange = (
+  conn: NatsConnection["Service"],
+  laneOfStream: ReadonlyMap<string, Priority>,
+  resyncAll: (lane: Priority) => Effect.Effect<void>,
+) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.Scope
+    const elections = yield* Effect.acquireRelease(
+      Effect.sync(() => conn.nc.subscribe(`${leaderElectedPrefix}.*`)),
+      (subscription) => Effect.sync(() => subscription.unsubscribe()),
+    )
+    yield* Effect.forkScoped(
+      Stream.runForEach(
+        Stream.fromAsyncIterable(elections, (cause) => cause),
+        (msg) => {
+          const lane = laneOfStream.get(msg.subject.slice(leaderElectedPrefix.length + 1))
+          if (!lane) return Effect.void
+          return resyncAll(lane).pipe(
+            Effect.andThen(
+              Effect.forkIn(Effect.andThen(Effect.sleep(electionRecheckMs), resyncAll(lane)), scope),
+            ),
+          )
+        },
+      ).pipe(Effect.ignore),
+    )
+  })
+
+const leaderElectedPrefix = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED"
+/** The second read after a leader election (see resyncOnLeaderChange). */
+export const electionRecheckMs = 1_000
+
 function make() {
   return Effect.gen(function* () {
     const conn = yield* NatsConnection
@@ -221,22 +259,23 @@ function make() {
     // Sessions' JetStream API calls in flight on this node are bounded (reconnect storms).
     const apiPermits = new Gate(settings.apiConcurrency)
     const limited = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => apiPermits.withPermit(effect)
-    // Sessions read their lanes again when the connection comes back (copies sent meanwhile are lost).
-    const resyncs = new Set<() => void>()
-    yield* Effect.forkScoped(
-      Stream.runForEach(conn.statusChanges, (up) =>
-        Effect.sync(() => {
-          if (up) for (const resync of resyncs) resync()
-        }),
-      ),
-    )
+    // Sessions read their lanes again when copies may have been lost: when the connection comes
+    // back (copies sent meanwhile are gone), and on a replicated stream when its leader changes.
+    const resyncs = new Set<(lane?: Priority) => void>()
+    const resyncAll = (lane?: Priority) =>
+      Effect.sync(() => {
+        for (const resync of resyncs) resync(lane)
+      })
+    yield* Effect.forkScoped(Stream.runForEach(conn.statusChanges, (up) => (up ? resyncAll() : Effect.void)))
+    const laneOfStream = new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const))
+    if (settings.replicas > 1) yield* resyncOnLeaderChange(conn, laneOfStream, resyncAll)
     const sessions: SessionContext = {
       conn,
       settings,
       limited,
       copies: topology.copies,
-      laneOfStream: new Map(priorities.map((lane) => [streamName(settings, lane), lane] as const)),
-      onReconnect: (resync) => {
+      laneOfStream,
+      onResync: (resync) => {
         resyncs.add(resync)
         return () => void resyncs.delete(resync)
       },
@@ -498,7 +537,7 @@ function make() {
       yield* ensureConnected
       return yield* openRecipientSession(sessions, recipient, {
         maxInFlight: Math.max(1, options.maxInFlight ?? settings.maxInFlight),
-        since: options.since ?? Date.now(),
+        since: options.since ?? clock.currentTimeMillisUnsafe(),
       })
     })
 

@@ -3,7 +3,7 @@
 // messages out in the order the policy decides, deletes what the client acks, and owns the one
 // NATS subscription a session needs, in the session's scope.
 //
-// Cost model (docs/semantics.md, "How the queues are laid out"): opening asks an older session
+// Cost model (docs/semantics.md, "How a session works", "What it costs"): opening asks an older session
 // to let go (one core-NATS request; no responders answers at once), reads each lane once from
 // the start (a get by subject: found or not), and reads the session record when nobody answered
 // and a lane found messages. A lane that holds messages tells its count for the welcome with
@@ -121,8 +121,11 @@ export interface SessionContext {
   readonly copies: ReadonlySet<Priority>
   /** Which lane each priority stream holds (a copy names its stream in `Nats-Stream`). */
   readonly laneOfStream: ReadonlyMap<string, Priority>
-  /** Calls `resync` whenever the NATS connection comes back, until the returned function is called. */
-  readonly onReconnect: (resync: () => void) => () => void
+  /**
+   * Calls `resync` whenever copies may have been lost, until the returned function is called:
+   * the NATS connection came back (no lane: all of them), or a replicated stream's leader changed.
+   */
+  readonly onResync: (resync: (lane?: Priority) => void) => () => void
 }
 
 export interface SessionOptions {
@@ -456,14 +459,14 @@ export const openSession = Effect.fnUntraced(function* (
   const prefixLength = settings.subjectPrefix.split(".").length
   // One finalizer for everything the session holds (a scope's finalizer costs a closure chain
   // and a map entry each, per idle connection): its end once it is open, then the
-  // subscription and the reconnect hook, and any fiber still running.
+  // subscription and the resync hook, and any fiber still running.
   let opened = false
-  const holding: { subscription?: Subscription; offReconnect?: () => void } = {}
+  const holding: { subscription?: Subscription; offResync?: () => void } = {}
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() => (opened ? end("closed") : Effect.void)).pipe(
       Effect.ensuring(
         Effect.suspend(() => {
-          holding.offReconnect?.()
+          holding.offResync?.()
           holding.subscription?.unsubscribe()
           return Effect.andThen(work.close(), deletes.close())
         }),
@@ -481,7 +484,7 @@ export const openSession = Effect.fnUntraced(function* (
       if (priorities.includes(kind) && !context.copies.has(kind)) emit({ _tag: "Doorbell", lane: kind })
     },
   })
-  holding.offReconnect = context.onReconnect(() => emit({ _tag: "Resync" }))
+  holding.offResync = context.onResync((lane) => emit(lane ? { _tag: "Resync", lane } : { _tag: "Resync" }))
   // On one server no flush (a round trip) is needed before the reads: they are requests on the
   // same connection, after the subscription, so the server has its interest before it reads — a
   // message stored after a read looked sends its copy here. In a cluster the stream leader

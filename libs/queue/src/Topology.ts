@@ -20,9 +20,6 @@ import { queueError } from "./QueueError.ts"
 import { subjectToken } from "./RecipientKey.ts"
 
 export const ApiCode = {
-  ConsumerNotFound: 10014,
-  /** nats-server 2.10+: a create for an existing consumer whose config differs. */
-  ConsumerAlreadyExists: 10148,
   StreamNotFound: 10059,
   MaxMessagesPerSubject: 10077,
   NoMessageFound: 10037,

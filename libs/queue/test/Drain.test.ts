@@ -214,6 +214,14 @@ describe("the drain policy", () => {
     expect(wake(d.handle({ _tag: "Resync" }, 8))).toBeUndefined()
   })
 
+  it("reads only the lane of a stream that elected a new leader once more, and only if it is known empty", () => {
+    const { d } = opened({ low: [msg("low", 3)] }, { maxInFlight: 1 })
+    expect(reads(d.handle({ _tag: "Resync", lane: "high" }, 5))).toEqual([["high", 0, 8]])
+    d.handle({ _tag: "ReadDone", lane: "high", messages: [], exhausted: true }, 6)
+    // The low lane is not known empty (its message is out): nothing to read again.
+    expect(reads(d.handle({ _tag: "Resync", lane: "low" }, 7))).toEqual([])
+  })
+
   it("does not read again for a copy that rang during a read which then found it", () => {
     const { d } = opened({})
     d.handle({ _tag: "Doorbell", lane: "high" }, 1) // a read from 0 under way
