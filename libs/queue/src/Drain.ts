@@ -443,6 +443,7 @@ export class Drain<M extends Readable> {
   }
 
   private plan(now: number, decisions: Array<Decision<M>>): void {
+    let wakeAt = Number.POSITIVE_INFINITY
     // Hand out in strict priority order while there is room.
     for (const lane of this.lanes) {
       const expired: Array<number> = []
@@ -455,7 +456,11 @@ export class Drain<M extends Readable> {
           this.stats.expired++
           continue
         }
-        if (!this.hasRoomFor(message)) break
+        if (!this.hasRoomFor(message)) {
+          // Waiting for room: once it expires it is deleted unsent, without waiting for an ack.
+          wakeAt = Math.min(wakeAt, message.expiresAtMs)
+          break
+        }
         lane.buffer.shift()
         const redelivered = message.seq <= lane.redeliveredUpTo
         // Two stored messages with one id (reused after the dedup window): one ack takes both.
@@ -478,7 +483,6 @@ export class Drain<M extends Readable> {
     }
     // Acks: one purge per lane at a time removes everything acked below the oldest message still
     // out; acks that arrive meanwhile ride on the next one.
-    let wakeAt = Number.POSITIVE_INFINITY
     for (const lane of this.lanes) {
       // A purge is under way while it has acks in hand: one at a time per lane.
       if (lane.acked.length === 0 || lane.inPurge.length > 0) continue

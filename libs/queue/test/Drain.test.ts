@@ -313,13 +313,15 @@ describe("the drain policy", () => {
     expect(d.stats.expired).toBe(1)
   })
 
-  it("deletes a message that expires while it waits for room, without waiting for the room", () => {
+  it("deletes a message that expires while it waits for room when it expires, without waiting for the room", () => {
     const { out, d } = opened(
       { normal: [msg("normal", 1), msg("normal", 2, 50), msg("normal", 3)] },
       { maxInFlight: 1 },
     )
     expect(delivered(out)).toEqual([["normal-1", false]])
-    // The window is full; normal-2 expires meanwhile: deleted at once, normal-3 still waits.
+    // The window is full: the runner is asked to come back when normal-2 expires…
+    expect(wake(out)).toBe(50)
+    // …and then normal-2 is deleted at once, while normal-3 still waits.
     const later = d.handle({ _tag: "Tick" }, 60)
     expect(deletes(later)).toEqual([["normal", [2], "expired"]])
     expect(delivered(later)).toEqual([])

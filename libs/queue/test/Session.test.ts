@@ -2,6 +2,7 @@ import { expect, layer } from "@effect/vitest"
 import { priorities } from "@holdover/protocol"
 import { featuresOf, NatsConnection, RecipientQueue, type Delivery } from "@holdover/queue"
 import { Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import { buildQueue, eventually, queueLayer, take, TestNats, unique } from "./support.ts"
 
 // Two independent connections to one server, like two gateway processes sharing JetStream.
@@ -330,5 +331,38 @@ layer(queueLayer(settings).pipe(Layer.provideMerge(TestNats.layer)), {
         ])
         expect(ids(got)).toEqual([0, 1, 2, 3, 4, 5])
       }),
+  )
+  it.effect(
+    "deletes a message that expires while it waits for room when the session's clock reaches its expiry, before any ack",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* RecipientQueue
+        const r = unique("expiring")
+        // The session's timers run on a TestClock from now: a minute passes at once below, while
+        // the stream (on real time) keeps the message.
+        yield* TestClock.setTime(Date.now())
+        yield* queue.enqueue(r, { i: 0 }, { priority: "normal" })
+        yield* queue.enqueue(r, { i: 1 }, { priority: "normal", ttlMs: 60_000 })
+        yield* queue.enqueue(r, { i: 2 }, { priority: "normal" })
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* queue.openSession(r, { maxInFlight: 1 })
+            const [first] = yield* take(session, 1, { ack: false })
+            expect(first?.payload).toEqual({ i: 0 })
+            // i: 1 waits for room; its expiry passes on the session's clock and nobody acks.
+            const deadline = Date.now() + 10_000
+            for (;;) {
+              yield* TestClock.adjust("61 seconds")
+              if ((yield* queue.depth(r)).normal === 2) break
+              if (Date.now() > deadline)
+                return yield* Effect.die(new Error("the expired message was not deleted"))
+              yield* TestClock.withLive(Effect.sleep("20 millis"))
+            }
+            expect(session.stats().expired).toBe(1)
+            yield* session.ack([first!.id])
+            expect(ids(yield* take(session, 1))).toEqual([2])
+          }),
+        )
+      }).pipe(Effect.provide(TestClock.layer())),
   )
 })
