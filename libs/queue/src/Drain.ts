@@ -39,6 +39,11 @@
 // - An expired message is deleted unsent (one handed out but expired before the runner could send
 //   it comes back as ExpiredUnsent, and is purged like an acked one). Anything at or below a
 //   lane's `redeliveredUpTo` (what an earlier session may have sent) is flagged redelivered.
+// - One session per recipient, the newest wins: a takeover asked by a newer session (a later
+//   start, or the same start and a greater id) lets go — the session ends, and its runner tells
+//   the asker what its caller was handed (which it flags redelivered); an older asker is
+//   refused. A session that ends, by takeover or closed, reads and hands out nothing more; acks
+//   given until it is gone are still applied (`finalPurges`).
 import { priorities, type Priority } from "@holdover/protocol"
 
 /** What the policy needs to know of a stored message. */
@@ -50,8 +55,24 @@ export interface Readable {
   readonly bytes?: number
 }
 
+/** Which of two sessions of a recipient is newer: the later start, then the greater id. */
+export interface SessionAge {
+  readonly startedAt: number
+  readonly id: string
+}
+
+export const isNewer = (a: SessionAge, than: SessionAge): boolean =>
+  a.startedAt > than.startedAt || (a.startedAt === than.startedAt && a.id > than.id)
+
 export type Decision<M extends Readable> =
   | { readonly _tag: "Read"; readonly lane: Priority; readonly fromSeq: number; readonly max: number }
+  /** Answer a takeover: this session is the newer one and stays. */
+  | { readonly _tag: "Refuse" }
+  /**
+   * End this session for the newer one that asked, and answer it once the end is done (the acks
+   * given until then applied) with what the caller was handed.
+   */
+  | { readonly _tag: "LetGo" }
   | { readonly _tag: "Deliver"; readonly lane: Priority; readonly message: M; readonly redelivered: boolean }
   | {
       readonly _tag: "Delete"
@@ -97,6 +118,10 @@ export type DrainEvent<M extends Readable> =
   | { readonly _tag: "ExpiredUnsent"; readonly ids: ReadonlyArray<string> }
   | { readonly _tag: "PurgeDone"; readonly lane: Priority }
   | { readonly _tag: "PurgeFailed"; readonly lane: Priority }
+  /** Another session of the recipient asks this one to let go (answered Refuse or LetGo). */
+  | { readonly _tag: "TakeoverAsked"; readonly by: SessionAge }
+  /** The session is closing: nothing more is read or handed out. */
+  | { readonly _tag: "Close" }
 
 export interface DrainOptions {
   readonly maxInFlight: number
@@ -124,9 +149,20 @@ export interface DrainOptions {
   readonly purgeEveryMs?: number
   /** A number in [0, 1) for jitter (tests pass a constant). */
   readonly random?: () => number
+  /** This session's start and id, for takeovers (none: any other session is newer). */
+  readonly self?: SessionAge
 }
 
 export const defaultPurgeEveryMs = 10
+
+/** What a session that is ending still takes: acks, and the answers of purges under way. */
+const afterEnd: ReadonlySet<DrainEvent<Readable>["_tag"]> = new Set([
+  "Acked",
+  "ExpiredUnsent",
+  "PurgeDone",
+  "PurgeFailed",
+  "TakeoverAsked",
+])
 
 export const defaultRecheckDelaysMs: ReadonlyArray<number> = [2, 5, 10, 25, 50, 100, 250, 500]
 
@@ -228,6 +264,8 @@ export class Drain<M extends Readable> {
   inFlightCount = 0
   /** Their payload bytes. */
   inFlightBytes = 0
+  /** Let go or closed: nothing more is read or handed out. */
+  ending = false
   private readonly maxInFlightBytes: number
   private readonly options: DrainOptions
   private readonly recheckDelays: ReadonlyArray<number>
@@ -279,7 +317,18 @@ export class Drain<M extends Readable> {
 
   handle(event: DrainEvent<M>, now: number): Array<Decision<M>> {
     const decisions: Array<Decision<M>> = []
+    if (this.ending && !afterEnd.has(event._tag)) return decisions
     switch (event._tag) {
+      case "TakeoverAsked": {
+        const self = this.options.self ?? { startedAt: Number.NEGATIVE_INFINITY, id: "" }
+        if (event.by.id === self.id) return decisions // its own request, heard on its subject
+        if (!isNewer(event.by, self)) return [{ _tag: "Refuse" }]
+        this.ending = true
+        return [{ _tag: "LetGo" }]
+      }
+      case "Close":
+        this.ending = true
+        return decisions
       case "Tick":
         break
       case "Doorbell":
@@ -443,6 +492,16 @@ export class Drain<M extends Readable> {
   }
 
   private plan(now: number, decisions: Array<Decision<M>>): void {
+    // Ending: nothing more is read or handed out; acks are still purged as they come (one purge
+    // at a time per lane, none paced or retried: `finalPurges` takes what is left).
+    if (this.ending) {
+      for (const lane of this.lanes) {
+        if (lane.inPurge.length > 0 || lane.purgeNotBefore > now) continue
+        const purge = this.purgeOf(lane)
+        if (purge) decisions.push(purge)
+      }
+      return
+    }
     let wakeAt = Number.POSITIVE_INFINITY
     // Hand out in strict priority order while there is room.
     for (const lane of this.lanes) {

@@ -3,8 +3,8 @@
 // messages out in the order the policy decides, deletes what the client acks, and owns the one
 // NATS subscription a session needs, in the session's scope.
 //
-// Cost model (docs/semantics.md, "How a session works", "What it costs"): opening asks an older session
-// to let go (one core-NATS request; no responders answers at once), reads each lane once from
+// Cost model (docs/semantics.md, "How a session works", "What it costs"): opening asks an older
+// session to let go (one core-NATS request; no responders answers at once), reads each lane once from
 // the start (a get by subject: found or not), and reads the session record when nobody answered
 // and a lane found messages. A lane that holds messages tells its count for the welcome with
 // that first read on nats-server 2.11+ (a batched get: `Nats-Num-Pending`); elsewhere it costs a
@@ -26,8 +26,9 @@
 //   2.10, replicas) a contiguous backlog is read with up to 16 gets side by side (Drain.ts).
 // - One session per recipient, cluster-wide: opening sends a takeover request; an older session
 //   stops, waits for its deletes, and answers with what it sent, which the new session flags
-//   redelivered. A refused request (this connection is older than the live one) fails the open
-//   with SessionClosed.
+//   redelivered (the policy decides whom to let go and what was sent: Drain.ts, TakeoverAsked).
+//   A refused request (this connection is older than the live one) fails the open with
+//   SessionClosed.
 // - The session record (`<prefix>.session.<token>`, one per recipient): written "open" before a
 //   session hands out its first message and "closed" with what it sent when it ends. A session
 //   that finds "open" with nobody answering follows a crash: it flags everything stored at open
@@ -362,6 +363,7 @@ export const openSession = Effect.fnUntraced(function* (
     maxInFlightBytes: settings.maxInFlightBytes,
     readBatch: batched ? readBatch : Math.min(maxParallelGets, settings.apiConcurrency),
     parallelGets: !batched,
+    self: { startedAt: options.since, id },
   })
   const ended = yield* Deferred.make<SessionEnd>()
   const clock = yield* Clock.Clock
@@ -392,6 +394,8 @@ export const openSession = Effect.fnUntraced(function* (
     Effect.suspend(() => {
       if (ending) return Deferred.await(ended)
       ending = true
+      // Nothing more is read or handed out (a takeover's LetGo has said so already).
+      drain.handle({ _tag: "Close" }, clock.currentTimeMillisUnsafe())
       return Effect.gen(function* () {
         // The driver, reads and timers stop here; deletes go on.
         yield* work.interruptAll()
@@ -419,22 +423,25 @@ export const openSession = Effect.fnUntraced(function* (
       })
     })
 
-  const isOlderThan = (other: { startedAt: number; id: string }) =>
-    other.startedAt > options.since || (other.startedAt === options.since && other.id > id)
-
   const onControl = (msg: Msg) => {
     const request = parse<ControlRequest>(msg.string())
     if (request?.op === "presence") {
       if (!ending) msg.respond(JSON.stringify({ session: id }))
       return
     }
-    if (request?.op !== "takeover" || request.id === id) return
-    if (!isOlderThan(request)) return void msg.respond(JSON.stringify({ refused: true }))
-    Effect.runFork(
-      end("taken-over").pipe(
-        Effect.andThen(Effect.sync(() => msg.respond(JSON.stringify({ released: true, sentUpTo })))),
-      ),
-    )
+    if (request?.op !== "takeover" || typeof request.id !== "string" || typeof request.startedAt !== "number")
+      return
+    // Answered at once, not through the event queue: a takeover may come while the open is
+    // still reading (its events wait), and the newer session waits for this answer.
+    const by = { startedAt: request.startedAt, id: request.id }
+    for (const decision of drain.handle({ _tag: "TakeoverAsked", by }, clock.currentTimeMillisUnsafe()))
+      if (decision._tag === "Refuse") msg.respond(JSON.stringify({ refused: true }))
+      else if (decision._tag === "LetGo")
+        Effect.runFork(
+          end("taken-over").pipe(
+            Effect.andThen(Effect.sync(() => msg.respond(JSON.stringify({ released: true, sentUpTo })))),
+          ),
+        )
   }
 
   /** A stream's copy of a message it stored, as a lane's next message (Drain.ts, "Copy"). */
@@ -578,10 +585,7 @@ export const openSession = Effect.fnUntraced(function* (
     handling = true
     try {
       for (let event = events.shift(); event !== undefined; event = events.shift()) {
-        const decisions = drain.handle(event, clock.currentTimeMillisUnsafe())
-        // Once the session is ending only acks still count: their purges run (the end waits for
-        // them); nothing more is read or handed out.
-        apply(ending ? decisions.filter((d) => d._tag === "Purge" || d._tag === "Delete") : decisions)
+        apply(drain.handle(event, clock.currentTimeMillisUnsafe()))
       }
     } finally {
       handling = false
@@ -604,7 +608,6 @@ export const openSession = Effect.fnUntraced(function* (
     handleEvents()
   }
   function emit(event: DrainEvent<Stored>): void {
-    if (ending && event._tag !== "Acked" && event._tag !== "ExpiredUnsent") return
     events.push(event)
     if (!handling) handleEvents()
   }

@@ -1,7 +1,14 @@
 // The drain policy on its own: event sequences in, decisions out, no NATS and no clock.
 import type { Priority } from "@holdover/protocol"
 import { describe, expect, it } from "vitest"
-import { acceptGets, Drain, retryDelayMs, type Decision, type Readable } from "@holdover/queue"
+import {
+  acceptGets,
+  Drain,
+  retryDelayMs,
+  type Decision,
+  type DrainEvent,
+  type Readable,
+} from "@holdover/queue"
 
 interface Msg extends Readable {
   readonly lane: Priority
@@ -492,5 +499,59 @@ describe("the drain policy", () => {
       const accepted = acceptGets(answers)
       expect([what, accepted.messages.map((x) => x.seq), accepted.exhausted]).toEqual([what, seqs, exhausted])
     }
+  })
+  it("lets go for a newer session only: the later start, then the greater id", () => {
+    const self = { startedAt: 100, id: "s_m" }
+    const cases: ReadonlyArray<readonly [string, { startedAt: number; id: string }, Array<unknown>]> = [
+      ["its own request, heard on its own subject", { startedAt: 100, id: "s_m" }, []],
+      ["an older session", { startedAt: 50, id: "s_z" }, [{ _tag: "Refuse" }]],
+      ["the same start, a smaller id", { startedAt: 100, id: "s_a" }, [{ _tag: "Refuse" }]],
+      ["the same start, a greater id", { startedAt: 100, id: "s_n" }, [{ _tag: "LetGo" }]],
+      ["a later start", { startedAt: 101, id: "s_a" }, [{ _tag: "LetGo" }]],
+    ]
+    for (const [what, by, expected] of cases) {
+      const { d } = opened({}, { self })
+      const out = d.handle({ _tag: "TakeoverAsked", by }, 1)
+      expect([what, out]).toEqual([what, expected])
+      expect([what, d.ending]).toEqual([what, expected.length > 0 && out[0]?._tag === "LetGo"])
+    }
+  })
+
+  it("after letting go reads and hands out nothing more, but still purges the acks it gets", () => {
+    const { d, out } = opened(
+      { high: [msg("high", 3), msg("high", 4)], low: [msg("low", 7)] },
+      { self: { startedAt: 100, id: "s_m" }, maxInFlight: 2 },
+    )
+    expect(delivered(out)).toEqual([
+      ["high-3", false],
+      ["high-4", false],
+    ])
+    const letGo = d.handle({ _tag: "TakeoverAsked", by: { startedAt: 200, id: "s_a" } }, 1)
+    expect(letGo).toEqual([{ _tag: "LetGo" }])
+    const quiet: Array<DrainEvent<Msg>> = [
+      { _tag: "Copy", lane: "critical", message: msg("critical", 9), previousSeq: 0 },
+      { _tag: "Doorbell", lane: "normal" },
+      { _tag: "Resync" },
+      { _tag: "Tick" },
+    ]
+    for (const event of quiet) expect([event._tag, d.handle(event, 2)]).toEqual([event._tag, []])
+    // An ack makes room, but low-7 is not handed out: only the purge of what was acked.
+    const acked = d.handle({ _tag: "Acked", ids: ["high-3"] }, 3)
+    expect([delivered(acked), reads(acked), purges(acked)]).toEqual([[], [], [["high", 4]]])
+    // A second, still newer session is let go to as well; an older one is refused.
+    expect(d.handle({ _tag: "TakeoverAsked", by: { startedAt: 300, id: "s_b" } }, 4)[0]?._tag).toBe("LetGo")
+    expect(d.handle({ _tag: "TakeoverAsked", by: { startedAt: 50, id: "s_b" } }, 4)).toEqual([
+      { _tag: "Refuse" },
+    ])
+  })
+
+  it("when closed reads and hands out nothing more, and leaves the acks still owed to its final purges", () => {
+    const { d } = opened({ normal: [msg("normal", 5), msg("normal", 6)] }, { maxInFlight: 1 })
+    expect(d.handle({ _tag: "Close" }, 1)).toEqual([])
+    expect(d.handle({ _tag: "Doorbell", lane: "critical" }, 1)).toEqual([])
+    const acked = d.handle({ _tag: "Acked", ids: ["normal-5"] }, 2)
+    expect([delivered(acked), purges(acked)]).toEqual([[], [["normal", 6]]])
+    d.handle({ _tag: "PurgeFailed", lane: "normal" }, 3)
+    expect(d.finalPurges().map((p) => [p.lane, p.beforeSeq])).toEqual([["normal", 6]])
   })
 })
