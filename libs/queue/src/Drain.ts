@@ -155,7 +155,10 @@ export interface DrainOptions {
 
 export const defaultPurgeEveryMs = 10
 
-/** What a session that is ending still takes: acks, and the answers of purges under way. */
+/**
+ * What a session that is ending still takes: acks, the answers of purges under way, and takeover
+ * requests (a newer session is let go to as well, answered once this one is gone).
+ */
 const afterEnd: ReadonlySet<DrainEvent<Readable>["_tag"]> = new Set([
   "Acked",
   "ExpiredUnsent",

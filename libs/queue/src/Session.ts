@@ -26,7 +26,7 @@
 //   2.10, replicas) a contiguous backlog is read with up to 16 gets side by side (Drain.ts).
 // - One session per recipient, cluster-wide: opening sends a takeover request; an older session
 //   stops, waits for its deletes, and answers with what it sent, which the new session flags
-//   redelivered (the policy decides whom to let go and what was sent: Drain.ts, TakeoverAsked).
+//   redelivered (the policy decides whom to let go: Drain.ts, TakeoverAsked).
 //   A refused request (this connection is older than the live one) fails the open with
 //   SessionClosed.
 // - The session record (`<prefix>.session.<token>`, one per recipient): written "open" before a
