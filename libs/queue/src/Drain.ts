@@ -61,7 +61,7 @@ export interface SessionAge {
   readonly id: string
 }
 
-export const isNewer = (a: SessionAge, than: SessionAge): boolean =>
+const isNewer = (a: SessionAge, than: SessionAge): boolean =>
   a.startedAt > than.startedAt || (a.startedAt === than.startedAt && a.id > than.id)
 
 export type Decision<M extends Readable> =
@@ -494,17 +494,37 @@ export class Drain<M extends Readable> {
     return this.inFlightCount === 0 || this.inFlightBytes + (message.bytes ?? 0) <= this.maxInFlightBytes
   }
 
-  private plan(now: number, decisions: Array<Decision<M>>): void {
-    // Ending: nothing more is read or handed out; acks are still purged as they come (one purge
-    // at a time per lane, none paced or retried: `finalPurges` takes what is left).
-    if (this.ending) {
-      for (const lane of this.lanes) {
-        if (lane.inPurge.length > 0 || lane.purgeNotBefore > now) continue
-        const purge = this.purgeOf(lane)
-        if (purge) decisions.push(purge)
+  /**
+   * Acks: one purge per lane at a time removes everything acked below the oldest message still
+   * out; acks that arrive meanwhile ride on the next one. Returns when a paced purge falls due.
+   */
+  private planPurges(now: number, decisions: Array<Decision<M>>): number {
+    let wakeAt = Number.POSITIVE_INFINITY
+    for (const lane of this.lanes) {
+      // A purge is under way while it has acks in hand: one at a time per lane.
+      if (lane.acked.length === 0 || lane.inPurge.length > 0) continue
+      // While messages are out, purges of a lane are paced (a backlog's acks come every few ms
+      // and each purge costs the server a scan): the acks of a pace ride on one purge. An ending
+      // session does not pace.
+      const paced = this.inFlightCount > 0 && !this.ending
+      const notBefore = Math.max(lane.purgeNotBefore, paced ? lane.purgedAt + this.purgeEveryMs : 0)
+      if (notBefore > now) {
+        wakeAt = Math.min(wakeAt, notBefore)
+        continue
       }
-      return
+      const purge = this.purgeOf(lane)
+      if (purge) {
+        lane.purgedAt = now
+        decisions.push(purge)
+      }
     }
+    return wakeAt
+  }
+
+  private plan(now: number, decisions: Array<Decision<M>>): void {
+    // Ending: nothing more is read or handed out; acks are still purged as they come, unpaced
+    // (no wake-up: `finalPurges` takes what is left).
+    if (this.ending) return void this.planPurges(now, decisions)
     let wakeAt = Number.POSITIVE_INFINITY
     // Hand out in strict priority order while there is room.
     for (const lane of this.lanes) {
@@ -543,27 +563,7 @@ export class Drain<M extends Readable> {
       const doorbell = (lane.rang || (lane.reading && lane.readForDoorbell)) && lane.rechecks < holdRechecks
       if (lane.buffer.length > 0 || lane.knowledge !== "empty" || doorbell) break
     }
-    // Acks: one purge per lane at a time removes everything acked below the oldest message still
-    // out; acks that arrive meanwhile ride on the next one.
-    for (const lane of this.lanes) {
-      // A purge is under way while it has acks in hand: one at a time per lane.
-      if (lane.acked.length === 0 || lane.inPurge.length > 0) continue
-      // While messages are out, purges of a lane are paced (a backlog's acks come every few ms
-      // and each purge costs the server a scan): the acks of a pace ride on one purge.
-      const notBefore = Math.max(
-        lane.purgeNotBefore,
-        this.inFlightCount > 0 ? lane.purgedAt + this.purgeEveryMs : 0,
-      )
-      if (notBefore > now) {
-        wakeAt = Math.min(wakeAt, notBefore)
-        continue
-      }
-      const purge = this.purgeOf(lane)
-      if (purge) {
-        lane.purgedAt = now
-        decisions.push(purge)
-      }
-    }
+    wakeAt = Math.min(wakeAt, this.planPurges(now, decisions))
     // Reads: the lanes down to the first that may hold messages (the one being drained) read
     // ahead in batches; the lanes below it read only once, to learn whether they hold anything
     // (the welcome's counts, and the next lane is ready when this one empties).

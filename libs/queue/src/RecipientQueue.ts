@@ -243,7 +243,7 @@ const resyncOnLeaderChange = (
 
 const leaderElectedPrefix = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED"
 /** The second read after a leader election (see resyncOnLeaderChange). */
-export const electionRecheckMs = 1_000
+const electionRecheckMs = 1_000
 
 function make() {
   return Effect.gen(function* () {

@@ -433,8 +433,10 @@ export const openSession = Effect.fnUntraced(function* (
       return
     // Answered at once, not through the event queue: a takeover may come while the open is
     // still reading (its events wait), and the newer session waits for this answer.
-    const by = { startedAt: request.startedAt, id: request.id }
-    for (const decision of drain.handle({ _tag: "TakeoverAsked", by }, clock.currentTimeMillisUnsafe()))
+    for (const decision of drain.handle(
+      { _tag: "TakeoverAsked", by: request },
+      clock.currentTimeMillisUnsafe(),
+    ))
       if (decision._tag === "Refuse") msg.respond(JSON.stringify({ refused: true }))
       else if (decision._tag === "LetGo")
         Effect.runFork(

@@ -12,8 +12,8 @@ export * from "./RecipientKey.ts"
 export * from "./RecipientQueue.ts"
 export * from "./Variables.ts"
 export type { RecipientSession, SessionEnd, SessionStats } from "./Session.ts"
-export { acceptGets, Drain, isNewer, retryDelayMs } from "./Drain.ts"
-export type { Decision, DrainEvent, Readable, SessionAge } from "./Drain.ts"
+export { acceptGets, Drain, retryDelayMs } from "./Drain.ts"
+export type { Decision, DrainEvent, Readable } from "./Drain.ts"
 export {
   atLeast,
   controlSubject,
